@@ -1,0 +1,59 @@
+# Build, run and test the Durable Functions app locally.
+# Needs only Python 3.11, Node 20 + npm and GNU make; `make setup` installs the rest
+# (.venv from requirements-dev.txt, Azurite from package-lock.json).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+VENV := .venv
+PY := $(VENV)/bin/python
+# Stamp files: setup reinstalls only when the inputs changed, so a second `make setup` is instant.
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
+PYTEST_ARGS ?=
+RUN_ARGS ?=
+SEED_ARGS ?=
+
+.PHONY: help setup run seed test lint clean
+
+help: ## List the targets
+	@echo "Usage: make <target>"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(VENV_STAMP) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, create local.settings.json
+
+$(PY):
+	@if [ -z "$(PYTHON)" ]; then echo "make: Python 3.11 not found (looked for python3.11, python3)" >&2; exit 1; fi
+	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"warning: Python {v[0]}.{v[1]}; the app targets Python 3.11", file=sys.stderr)'
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3.11-venv" >&2; exit 1; }
+
+$(VENV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	@touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+local.settings.json: | local.settings.json.example
+	cp local.settings.json.example $@
+	@echo "Created local.settings.json from local.settings.json.example (git-ignored; edit freely)."
+
+run: setup ## Start Azurite (10000-10002, data in .azurite/), seed, serve the app on :7071 (RUN_ARGS=--help)
+	$(PY) -m tools.run_local $(RUN_ARGS)
+
+seed: setup ## Load the sample data (needs storage running: `make run` starts Azurite)
+	$(PY) -m tools.seed $(SEED_ARGS)
+
+lint: setup ## Lint with ruff
+	$(PY) -m ruff check .
+
+test: setup ## Lint, then run the whole test suite (the tests start their own Azurite)
+	$(PY) -m ruff check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean: ## Remove local Azurite data and caches (keeps .venv and node_modules)
+	rm -rf .azurite __blobstorage__ __queuestorage__ __tablestorage__ __azurite_db_*.json .pytest_cache .ruff_cache
+	find . \( -path ./$(VENV) -o -path ./node_modules \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Activity functions: the workflow steps that touch storage; each one idempotent."""

@@ -1,0 +1,1 @@
+"""HTTP starters (Durable client functions): validate requests and start workflows."""

@@ -1,0 +1,148 @@
+"""OrderProcessing_Client: the HTTP starter of the order workflow.
+
+    POST /api/OrderProcessing_Client?orderId=12345     start an existing Pending order
+    POST /api/OrderProcessing_Client  {"orderId": ..., "customerEmail": ..., "items": [{"sku", "quantity"}]}
+                                                       place a new order (priced from the catalogue), start it
+GET behaves like POST; a body of only {"orderId": ...} works like the query parameter.
+
+Answers 202 with the check-status payload. Bad input is a 4xx JSON body
+{"error", "field"} (rules in `common.order_requests`) and writes nothing. One
+workflow per order, ever: the instance id is derived from the order id, and an
+order that already has an instance (running or finished), already exists (new
+order), or is no longer Pending gets 409. Storage or Durable host trouble is 503.
+
+The activities' retry policy comes from the app settings
+`ORDER_RETRY_FIRST_INTERVAL_MS` (default 2000) and `ORDER_RETRY_MAX_ATTEMPTS`
+(default 3), read here and passed in because orchestrators must not read settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from common.catalog import get_products
+from common.http import RequestError, error_response, read_json_body
+from common.order_requests import (
+    NewOrderRequest,
+    is_order_reference,
+    order_instance_id,
+    parse_new_order,
+    price_items,
+    validate_order_id,
+)
+from common.orders import OrderExistsError, OrderStatus, create_order, delete_order, find_order, new_order
+from common.settings import SettingError, get_int
+from common.storage import StorageConfigurationError
+
+bp = df.Blueprint()
+log = logging.getLogger("orders")
+
+ORCHESTRATOR = "OrderProcessing_Orchestrator"
+
+
+class WorkflowUnavailable(RuntimeError):
+    """The Durable host could not be asked about or start an instance."""
+
+
+def retry_settings() -> dict[str, int]:
+    """The orchestrator's retry options for activities, from app settings."""
+    return {
+        "firstRetryIntervalMs": get_int("ORDER_RETRY_FIRST_INTERVAL_MS", 2000, minimum=1),
+        "maxAttempts": get_int("ORDER_RETRY_MAX_ATTEMPTS", 3, minimum=1),
+    }
+
+
+@bp.function_name("OrderProcessing_Client")
+@bp.route(route="OrderProcessing_Client", methods=["GET", "POST"])
+@bp.durable_client_input(client_name="client")
+async def order_processing_client(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient
+) -> func.HttpResponse:
+    """Validate the request, store a new order if one is given, and start its workflow."""
+    try:
+        return await _start(req, client)
+    except RequestError as error:
+        return error.to_response()
+    except SettingError as error:
+        log.error("order client misconfigured: %s", error)
+        return error_response(500, f"Server configuration error: {error}")
+    except (AzureError, StorageConfigurationError):
+        log.exception("order storage unavailable")
+        return error_response(503, "Order storage is unavailable; try again later.", None)
+    except WorkflowUnavailable as error:
+        log.exception("durable host unavailable")
+        return error_response(503, str(error), None)
+
+
+async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    body = read_json_body(req)
+    retry = retry_settings()  # a configuration error must surface before anything is written
+    query_id = req.params.get("orderId")
+    request: NewOrderRequest | None = None
+    if body is None or is_order_reference(body):
+        order_id = validate_order_id(body["orderId"] if body else query_id)
+    else:
+        request = parse_new_order(body)
+        order_id = request.order_id
+    if query_id is not None and query_id != order_id:
+        raise RequestError(
+            f"orderId differs between the query ({query_id}) and the body ({order_id}).", "orderId")
+
+    instance_id = order_instance_id(order_id)
+    await _refuse_if_started(req, client, order_id, instance_id)
+    created = await asyncio.to_thread(_prepare_order, order_id, request)
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id, {"orderId": order_id, "retry": retry})
+    except Exception as error:
+        await _refuse_if_started(req, client, order_id, instance_id)  # a concurrent request won the race
+        if created:  # leave nothing behind, so the same request can simply be retried
+            await asyncio.to_thread(delete_order, order_id)
+        message = f"Could not start the workflow for order {order_id}; try again later."
+        raise WorkflowUnavailable(message) from error
+    log.info("order %s: started workflow %s", order_id, instance_id,
+             extra={"order_id": order_id, "instance_id": instance_id})
+    return client.create_check_status_response(req, instance_id)
+
+
+async def _refuse_if_started(
+    req: func.HttpRequest, client: df.DurableOrchestrationClient, order_id: str, instance_id: str
+) -> None:
+    """409 when the order already has a workflow instance, whatever its state."""
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as error:
+        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
+    if status is None or status.runtime_status is None:
+        return
+    log.info("order %s: workflow %s already exists (%s)", order_id, instance_id, status.runtime_status.name,
+             extra={"order_id": order_id, "instance_id": instance_id})
+    raise RequestError(
+        f"Order {order_id} already has a workflow.", "orderId", status=409, instanceId=instance_id,
+        runtimeStatus=status.runtime_status.name,
+        statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
+    )
+
+
+def _prepare_order(order_id: str, request: NewOrderRequest | None) -> bool:
+    """Check the stored order (or store the new one). True when this call created it."""
+    if request is None:
+        order = find_order(order_id)
+        if order is None:
+            raise RequestError(f"Order {order_id} does not exist.", "orderId")
+        if order.status is not OrderStatus.PENDING:
+            raise RequestError(
+                f"Order {order_id} is {order.status.value}; only Pending orders can be processed.",
+                "orderId", status=409, orderStatus=order.status.value)
+        return False
+    items = price_items(request.items, get_products(item.sku for item in request.items))
+    try:
+        create_order(new_order(order_id, request.customer_email, items))
+    except OrderExistsError as error:
+        raise RequestError(str(error), "orderId", status=409) from error
+    log.info("order %s: created for %s", order_id, request.customer_email, extra={"order_id": order_id})
+    return True

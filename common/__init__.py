@@ -1,0 +1,1 @@
+"""Code shared by the app's activities, orchestrators and HTTP starters."""

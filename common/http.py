@@ -1,0 +1,61 @@
+"""JSON HTTP responses with one error shape for every endpoint.
+
+Errors are `{"error": <message>, "field": <name or null>, ...extra}` so callers
+can tell which input was wrong without parsing prose.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import azure.functions as func
+
+# curl's `-d` sends form-urlencoded by default; accept it when the body is JSON.
+_JSON_COMPATIBLE = {"", "application/json", "text/json", "application/x-www-form-urlencoded"}
+
+
+class RequestError(Exception):
+    """A client error to answer with a 4xx JSON body (400 unless told)."""
+
+    def __init__(self, message: str, field: str | None = None, status: int = 400, **extra: Any):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.status = status
+        self.extra = extra
+
+    def to_response(self) -> func.HttpResponse:
+        """The HTTP response that reports this error."""
+        return error_response(self.status, self.message, self.field, **self.extra)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    """An HTTP response with a JSON body."""
+    return func.HttpResponse(
+        json.dumps(body), status_code=status, mimetype="application/json", headers=headers or {}
+    )
+
+
+def error_response(status: int, message: str, field: str | None = None, **extra: Any) -> func.HttpResponse:
+    """An HTTP error response in the app's single error shape."""
+    return json_response(status, {"error": message, "field": field, **extra})
+
+
+def read_json_body(req: func.HttpRequest, *, max_bytes: int = 64 * 1024) -> Any:
+    """The request's JSON body, or a RequestError naming what is wrong with it.
+
+    An empty body reads as None so GET-style calls with only query parameters work.
+    """
+    body = req.get_body() or b""
+    if len(body) > max_bytes:
+        raise RequestError(f"Request body is larger than {max_bytes} bytes.", "body", status=413)
+    if not body.strip():
+        return None
+    content_type = (req.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type not in _JSON_COMPATIBLE and not content_type.endswith("+json"):
+        raise RequestError("Request body must be JSON (Content-Type: application/json).", "body", status=415)
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(f"Request body is not valid JSON: {exc}", "body") from exc

@@ -1,0 +1,154 @@
+"""Validation of order requests at the HTTP edge (pure: no I/O).
+
+Accepted input:
+  - `orderId`: a string of 1-64 characters, letters, digits, `_` and `-`, not
+    starting with `_` or `-` (it becomes a table key and part of the instance
+    id). A non-negative JSON integer such as 12345 is accepted and used as the
+    string "12345", because the original API sent numeric ids.
+  - `customerEmail`: one plain address (`local@domain.tld`), at most 254 characters.
+  - `items`: 1-50 lines of `{"sku": str, "quantity": int}` with 1 <= quantity
+    <= 1000 (JSON true/false are not numbers here). Each SKU may appear once:
+    a repeated SKU is rejected rather than merged, so the caller learns about a
+    probably accidental duplicate instead of being charged for it.
+Every problem is a `RequestError` naming the offending field (`items[2].quantity`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.catalog import Product
+from common.http import RequestError
+from common.orders import OrderItem
+
+ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+SKU_PATTERN = ID_PATTERN
+EMAIL_PATTERN = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+)
+MAX_EMAIL_LENGTH = 254
+MAX_ITEMS = 50
+MAX_QUANTITY = 1000
+
+
+@dataclass(frozen=True)
+class RequestedItem:
+    """One line as the customer asked for it (not yet priced)."""
+
+    sku: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class NewOrderRequest:
+    """A validated request to place a new order."""
+
+    order_id: str
+    customer_email: str
+    items: tuple[RequestedItem, ...]
+
+
+def order_instance_id(order_id: str) -> str:
+    """The orchestration instance id for an order: one workflow per order, ever."""
+    return f"order-{order_id}"
+
+
+def validate_order_id(value: Any, field: str = "orderId") -> str:
+    """The order id as a string, or a RequestError."""
+    if value is None or value == "":
+        raise RequestError("orderId is required.", field)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        value = str(value)
+    if not isinstance(value, str):
+        raise RequestError("orderId must be a string.", field)
+    if not ID_PATTERN.fullmatch(value):
+        raise RequestError(
+            "orderId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
+    return value
+
+
+def validate_email(value: Any, field: str = "customerEmail") -> str:
+    """A plain e-mail address (surrounding spaces removed), or a RequestError."""
+    if value is None or value == "":
+        raise RequestError("customerEmail is required.", field)
+    if not isinstance(value, str):
+        raise RequestError("customerEmail must be a string.", field)
+    address = value.strip()
+    local = address.partition("@")[0]
+    if len(address) > MAX_EMAIL_LENGTH or len(local) > 64 or not EMAIL_PATTERN.fullmatch(address):
+        raise RequestError("customerEmail is not a valid e-mail address.", field)
+    return address
+
+
+def validate_items(value: Any) -> tuple[RequestedItem, ...]:
+    """The requested lines, or a RequestError naming the first bad one."""
+    if value is None:
+        raise RequestError("items is required.", "items")
+    if not isinstance(value, list):
+        raise RequestError("items must be a list of {sku, quantity}.", "items")
+    if not value:
+        raise RequestError("items must contain at least one item.", "items")
+    if len(value) > MAX_ITEMS:
+        raise RequestError(f"items may contain at most {MAX_ITEMS} lines.", "items")
+    seen: dict[str, int] = {}
+    lines = []
+    for index, raw in enumerate(value):
+        line = _validate_item(raw, f"items[{index}]")
+        if line.sku in seen:
+            raise RequestError(
+                f"SKU {line.sku} is listed twice (items[{seen[line.sku]}] and items[{index}]); "
+                "send one line per SKU with the total quantity.", f"items[{index}].sku")
+        seen[line.sku] = index
+        lines.append(line)
+    return tuple(lines)
+
+
+def parse_new_order(body: Any) -> NewOrderRequest:
+    """Validate a new-order body `{"orderId", "customerEmail", "items": [{"sku", "quantity"}]}`."""
+    if not isinstance(body, dict):
+        raise RequestError("Request body must be a JSON object.", "body")
+    return NewOrderRequest(
+        order_id=validate_order_id(body.get("orderId")),
+        customer_email=validate_email(body.get("customerEmail")),
+        items=validate_items(body.get("items")),
+    )
+
+
+def is_order_reference(body: Any) -> bool:
+    """Whether a body only names an existing order (`{"orderId": ...}`) rather than placing one."""
+    return isinstance(body, dict) and set(body) == {"orderId"}
+
+
+def price_items(items: Sequence[RequestedItem], catalogue: Mapping[str, Product]) -> list[OrderItem]:
+    """Price the lines from the catalogue; an unknown SKU is a RequestError naming its line."""
+    priced = []
+    for index, item in enumerate(items):
+        product = catalogue.get(item.sku)
+        if product is None:
+            raise RequestError(f"Unknown SKU {item.sku!r}.", f"items[{index}].sku")
+        priced.append(OrderItem(item.sku, item.quantity, product.price))
+    return priced
+
+
+def _validate_item(raw: Any, field: str) -> RequestedItem:
+    if not isinstance(raw, dict):
+        raise RequestError("Each item must be an object {sku, quantity}.", field)
+    sku = raw.get("sku")
+    if sku is None or sku == "":
+        raise RequestError("sku is required.", f"{field}.sku")
+    if not isinstance(sku, str):
+        raise RequestError("sku must be a string.", f"{field}.sku")
+    if not SKU_PATTERN.fullmatch(sku):
+        raise RequestError("sku must be 1-64 letters, digits, '_' or '-'.", f"{field}.sku")
+    quantity = raw.get("quantity")
+    if quantity is None:
+        raise RequestError("quantity is required.", f"{field}.quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise RequestError("quantity must be a whole number.", f"{field}.quantity")
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise RequestError(f"quantity must be between 1 and {MAX_QUANTITY}.", f"{field}.quantity")
+    return RequestedItem(sku, quantity)

@@ -1,0 +1,70 @@
+"""Host configuration: app settings from local.settings.json and host.json values.
+
+Settings are applied as the Functions host applies them: `local.settings.json`
+`Values` become environment variables unless the environment already has them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HUB_NAME = "TestHubName"
+_SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
+
+
+def load_local_settings(app_dir: Path) -> dict[str, str]:
+    """Put `local.settings.json` Values into os.environ where unset; return those applied."""
+    path = app_dir / "local.settings.json"
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text(encoding="utf-8-sig"))
+    applied: dict[str, str] = {}
+    for key, value in (data.get("Values") or {}).items():
+        if key not in os.environ and value is not None:
+            os.environ[key] = str(value)
+            applied[key] = str(value)
+    return applied
+
+
+def resolve_setting_reference(value: str | None) -> str | None:
+    """Resolve host.json's `%AppSetting%` syntax against the environment."""
+    if value is None:
+        return None
+    match = _SETTING_REFERENCE.match(value.strip())
+    if match:
+        return os.environ.get(match.group(1)) or None
+    return value
+
+
+@dataclass(frozen=True)
+class DurableSettings:
+    """The `extensions.durableTask` values the local host honours."""
+
+    hub_name: str = DEFAULT_HUB_NAME
+    control_queue_batch_size: int = 32
+    max_concurrent_activities: int = 10
+    max_concurrent_orchestrators: int = 10
+    partition_count: int = 4
+    overridable_states: str = "NonRunningStates"
+
+    @classmethod
+    def from_host_json(cls, app_dir: Path) -> DurableSettings:
+        """Read host.json (if any) and resolve app-setting references."""
+        path = app_dir / "host.json"
+        host: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
+        durable = (host.get("extensions") or {}).get("durableTask") or {}
+        provider = durable.get("storageProvider") or {}
+        hub = resolve_setting_reference(durable.get("hubName")) or DEFAULT_HUB_NAME
+        return cls(
+            hub_name=hub,
+            control_queue_batch_size=int(provider.get("controlQueueBatchSize", 32)),
+            max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
+            max_concurrent_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
+            partition_count=int(provider.get("partitionCount", 4)),
+            overridable_states=str(durable.get("overridableExistingInstanceStates", "NonRunningStates")),
+        )

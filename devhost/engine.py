@@ -1,0 +1,655 @@
+"""The orchestration runtime: messages in, episodes, history and work out.
+
+It follows DurableTask.Core's dispatchers. Every change to an instance arrives
+as a message (start, task result, timer, event, terminate...). The orchestration
+dispatcher takes up to `controlQueueBatchSize` messages of one instance, runs
+one episode (one SDK replay) and then, in DurableTask.AzureStorage's order,
+(1) sends the work the episode produced (activities, timers, sub-orchestration
+starts, the result to a parent), (2) checkpoints history and status, (3) deletes
+the messages it consumed. A crash between any two steps is repaired on
+redelivery: duplicate results are recognised against history and dropped, so
+activities run at least once and each execution completes exactly once.
+An instance is never run by two episodes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .app_loader import FunctionIndex
+from .clock import Clock
+from .config import DurableSettings
+from .history import Event, EventType, event, execution_started, parse_time
+from .invoker import invoke_activity, invoke_orchestrator
+from .shim import NonDeterminismError, ShimReplay, UnknownFunctionError, UnsupportedActionError
+from .store import RUNNING_STATES, InstanceQuery, InstanceRecord, InstanceStore, MemoryStore
+from .transport import Delivery, MemoryTransport, Message, Transport
+
+log = logging.getLogger("devhost.engine")
+
+_CONTROL_EVENTS = (EventType.ExecutionTerminated, EventType.ExecutionSuspended, EventType.ExecutionResumed)
+_INVALID_ID_CHARS = set("/\\#?")
+_RESULT_KEYS = {
+    EventType.TaskCompleted: "TaskScheduledId",
+    EventType.TaskFailed: "TaskScheduledId",
+    EventType.SubOrchestrationInstanceCompleted: "TaskScheduledId",
+    EventType.SubOrchestrationInstanceFailed: "TaskScheduledId",
+    EventType.TimerFired: "TimerId",
+}
+
+
+class InstanceNotFound(Exception):
+    """No instance with that id exists."""
+
+
+class InstanceGone(Exception):
+    """The instance has finished (Completed, Failed or Terminated)."""
+
+
+class InvalidRequest(ValueError):
+    """A client request the real host refuses with 400."""
+
+
+@dataclass
+class _Outbox:
+    """What one episode sends, in the order it must be sent."""
+
+    activities: list[Message]
+    control: list[Message]
+    timers: list[tuple[datetime, Message]]
+
+
+def validate_instance_id(instance_id: str) -> None:
+    """Apply the extension's instance-id rules (length and reserved characters)."""
+    if not instance_id or not instance_id.strip():
+        raise InvalidRequest("Instance ID must not be empty.")
+    if len(instance_id) > 100:
+        raise InvalidRequest(f"Instance ID '{instance_id[:20]}...' exceeds the maximum length of 100 characters.")
+    if any(ch in _INVALID_ID_CHARS or ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in instance_id):
+        raise InvalidRequest(f"Instance ID '{instance_id}' contains invalid characters.")
+
+
+class Engine:
+    """Runs the app's orchestrations and activities against a store, a transport and a clock."""
+
+    def __init__(
+        self,
+        index: FunctionIndex,
+        settings: DurableSettings,
+        *,
+        clock: Clock | None = None,
+        store: InstanceStore | None = None,
+        transport: Transport | None = None,
+        renew_interval: float | None = None,
+    ):
+        self.index = index
+        self.settings = settings
+        self.clock = clock or Clock()
+        self.store: InstanceStore = store or MemoryStore()
+        self.transport: Transport = transport or MemoryTransport(self.clock)
+        self._renew_interval = renew_interval
+        self._activity_names = frozenset(index.activities)
+        self._orchestrator_names = frozenset(index.orchestrators)
+        self._inbox: dict[str, list[Delivery]] = defaultdict(list)
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
+        self._owned: set[Delivery] = set()
+        self._held: dict[str, list[Delivery]] = defaultdict(list)
+        self._completion_waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
+        self._workers: list[asyncio.Task[None]] = []
+        self._activity_pool = ThreadPoolExecutor(settings.max_concurrent_activities, "activity")
+        self._orchestrator_pool = ThreadPoolExecutor(settings.max_concurrent_orchestrators, "orchestrator")
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open storage and start the dispatchers (orchestrations, activities, renewals)."""
+        await self.store.open()
+        await self.transport.open()
+        self._workers.append(asyncio.create_task(self._control_receiver()))
+        for _ in range(self.settings.max_concurrent_orchestrators):
+            self._workers.append(asyncio.create_task(self._orchestration_worker()))
+        for _ in range(self.settings.max_concurrent_activities):
+            self._workers.append(asyncio.create_task(self._activity_worker()))
+        if self._renew_interval:
+            self._workers.append(asyncio.create_task(self._renewal_loop(self._renew_interval)))
+
+    async def stop(self) -> None:
+        """Stop the dispatchers; unacknowledged messages stay queued for the next start."""
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        self._workers.clear()
+        await self.transport.close()
+        await self.store.close()
+        self._activity_pool.shutdown(wait=False, cancel_futures=True)
+        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- client operations (the HTTP management API and the test API use these) --
+
+    async def start_instance(self, name: str, instance_id: str | None = None, input_json: str | None = None) -> str:
+        """Create an instance (Pending) and send its ExecutionStarted message."""
+        if name not in self.index.orchestrators:
+            raise InvalidRequest(
+                f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
+            )
+        instance_id = instance_id if instance_id is not None else uuid.uuid4().hex
+        validate_instance_id(instance_id)
+        existing = await self.store.get(instance_id)
+        if existing and existing.runtime_status in RUNNING_STATES and self.settings.overridable_states != "AnyState":
+            raise InvalidRequest(
+                f"An Orchestration instance with the status {existing.runtime_status} already exists."
+            )
+        await self._create(instance_id, name, input_json)
+        return instance_id
+
+    async def raise_event(self, instance_id: str, name: str, input_json: str | None) -> None:
+        """Deliver an external event; unknown instances and finished ones are refused."""
+        await self._require_active(instance_id)
+        await self.transport.send([Message(instance_id, event(EventType.EventRaised, self.clock.now(), Name=name,
+                                                              Input=input_json))])
+
+    async def terminate(self, instance_id: str, reason: str | None) -> None:
+        await self._require_active(instance_id)
+        await self.transport.send([Message(instance_id, event(EventType.ExecutionTerminated, self.clock.now(),
+                                                              Input=reason))])
+
+    async def suspend(self, instance_id: str, reason: str | None) -> None:
+        record = await self._require_active(instance_id)
+        if record.runtime_status == "Suspended":
+            raise RuntimeError(f"Instance '{instance_id}' is already suspended.")
+        await self.transport.send([Message(instance_id, event(EventType.ExecutionSuspended, self.clock.now(),
+                                                              Reason=reason))])
+
+    async def resume(self, instance_id: str, reason: str | None) -> None:
+        record = await self._require_active(instance_id)
+        if record.runtime_status != "Suspended":
+            raise RuntimeError(f"Instance '{instance_id}' is not suspended.")
+        await self.transport.send([Message(instance_id, event(EventType.ExecutionResumed, self.clock.now(),
+                                                              Reason=reason))])
+
+    async def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
+        """Start the same orchestrator with the same input, under a new id or the same one."""
+        record = await self._require(instance_id)
+        target = uuid.uuid4().hex if new_instance_id else instance_id
+        if not new_instance_id and record.runtime_status in RUNNING_STATES:
+            raise InvalidRequest(f"An Orchestration instance with the status {record.runtime_status} already exists.")
+        await self._create(target, record.name, record.input)
+        return target
+
+    async def get(self, instance_id: str) -> InstanceRecord | None:
+        return await self.store.get(instance_id)
+
+    async def query(self, query: InstanceQuery) -> list[InstanceRecord]:
+        return await self.store.query(query)
+
+    async def purge(self, instance_id: str) -> int:
+        """Delete a finished instance's state; running ones are refused."""
+        record = await self.store.get(instance_id)
+        if record is None:
+            return 0
+        if not record.is_terminal:
+            raise InvalidRequest(
+                f"Instance '{instance_id}' is {record.runtime_status}; only finished instances are purged."
+            )
+        return int(await self.store.delete(instance_id))
+
+    async def purge_by(self, query: InstanceQuery) -> int:
+        deleted = 0
+        for record in await self.store.query(query):
+            if record.is_terminal and await self.store.delete(record.instance_id):
+                deleted += 1
+        return deleted
+
+    async def wait_for_completion(self, instance_id: str, timeout: float | None = None) -> InstanceRecord:
+        """Wait until the instance is Completed, Failed or Terminated."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._completion_waiters[instance_id].append(future)
+        record = await self._require(instance_id)
+        if not record.is_terminal:
+            await asyncio.wait_for(future, timeout)
+        return await self._require(instance_id)
+
+    async def wait_for_idle(self) -> None:
+        """Wait until no message, activity or episode is pending (future timers excepted)."""
+        while True:
+            held = sum(len(v) for v in self._held.values())
+            if not (self.transport.pending() or self._queued or len(self._owned) > held):
+                return
+            await asyncio.sleep(0.001)
+
+    # -- internals -------------------------------------------------------------
+
+    async def _require(self, instance_id: str) -> InstanceRecord:
+        record = await self.store.get(instance_id)
+        if record is None:
+            raise InstanceNotFound(instance_id)
+        return record
+
+    async def _require_active(self, instance_id: str) -> InstanceRecord:
+        record = await self._require(instance_id)
+        if record.is_terminal:
+            raise InstanceGone(instance_id)
+        return record
+
+    async def _create(self, instance_id: str, name: str, input_json: str | None) -> None:
+        """Client start: the Pending row is written before the start message, as the real client does."""
+        now = self.clock.now()
+        execution_id = uuid.uuid4().hex
+        record = InstanceRecord(
+            instance_id=instance_id, name=name, execution_id=execution_id, runtime_status="Pending",
+            created_time=now, last_updated_time=now, input=input_json,
+        )
+        await self.store.create(record)
+        started = execution_started(
+            now, instance_id=instance_id, execution_id=execution_id, name=name, input_json=input_json,
+        )
+        await self.transport.send([Message(instance_id, started, execution_id)])
+
+    async def _control_receiver(self) -> None:
+        while True:
+            try:
+                deliveries = await self.transport.receive(self.settings.control_queue_batch_size)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("Receiving orchestration messages failed; retrying")
+                await asyncio.sleep(1)
+                continue
+            for delivery in deliveries:
+                self._owned.add(delivery)
+                self._inbox[delivery.message.instance_id].append(delivery)
+            for instance_id in {d.message.instance_id for d in deliveries}:
+                self._mark_ready(instance_id)
+
+    def _mark_ready(self, instance_id: str) -> None:
+        if instance_id not in self._queued:
+            self._queued.add(instance_id)
+            self._ready.put_nowait(instance_id)
+
+    async def _ack(self, deliveries: list[Delivery]) -> None:
+        await self.transport.ack(deliveries)
+        self._owned.difference_update(deliveries)
+
+    async def _renewal_loop(self, interval: float) -> None:
+        """Keep messages that are still being worked on invisible (long episodes and activities)."""
+        while True:
+            await asyncio.sleep(interval)
+            threshold = asyncio.get_running_loop().time() - interval
+            stale = [d for d in self._owned if d.received_at and d.received_at < threshold]
+            if stale:
+                await self.transport.renew(stale)
+
+    # -- activities ---------------------------------------------------------------
+
+    async def _activity_worker(self) -> None:
+        while True:
+            delivery = await self.transport.receive_activity()
+            self._owned.add(delivery)
+            try:
+                await self._run_activity(delivery.message)
+                await self._ack([delivery])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # storage trouble: leave the message for redelivery
+                log.exception("Activity dispatch failed for %s", delivery.message.event.get("Name"))
+                self._owned.discard(delivery)
+
+    async def _run_activity(self, message: Message) -> None:
+        scheduled = message.event
+        name = scheduled["Name"]
+        fn = self.index.activities.get(name)
+        if fn is None:
+            reason = f"Activity function '{name}' failed: the function does not exist."
+            completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
+                               Reason=reason, Details=None)
+        else:
+            outcome = await invoke_activity(fn, name, scheduled.get("Input"), self._activity_pool)
+            if outcome.failed:
+                completion = event(
+                    EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
+                    Reason=outcome.failure_reason, Details=outcome.failure_details,
+                )
+            else:
+                completion = event(EventType.TaskCompleted, self.clock.now(), TaskScheduledId=scheduled["EventId"],
+                                   Result=outcome.result_json)
+        await self.transport.send([Message(message.instance_id, completion, message.execution_id)])
+
+    # -- orchestrations -------------------------------------------------------------
+
+    async def _orchestration_worker(self) -> None:
+        while True:
+            instance_id = await self._ready.get()
+            try:
+                batch = self._take_batch(instance_id)
+                if batch:
+                    await self._ack(await self._run_episode(instance_id, batch))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Leave the messages unacknowledged: the transport redelivers them later.
+                log.exception("Episode failed for instance %s; its messages will be redelivered", instance_id)
+                self._owned.difference_update(batch)
+            finally:
+                self._queued.discard(instance_id)
+                if self._inbox.get(instance_id):
+                    self._mark_ready(instance_id)
+
+    def _take_batch(self, instance_id: str) -> list[Delivery]:
+        pending = self._inbox.get(instance_id) or []
+        size = self.settings.control_queue_batch_size
+        batch, rest = pending[:size], pending[size:]
+        if rest:
+            self._inbox[instance_id] = rest
+        else:
+            self._inbox.pop(instance_id, None)
+        return batch
+
+    async def _run_episode(self, instance_id: str, batch: list[Delivery]) -> list[Delivery]:
+        """Apply a batch of messages; returns the deliveries that may now be deleted."""
+        record = await self.store.get(instance_id)
+        record = await self._accept_start(record, [d.message for d in batch])
+        if record is None:
+            log.warning("Dropping %d message(s) for unknown instance %s", len(batch), instance_id)
+            return batch
+        current = self._current(record, batch)
+        if record.is_terminal or not current:
+            if current:
+                log.info("Dropping %d message(s) for finished instance %s", len(current), instance_id)
+            return batch
+        now = max(self.clock.now(), _last_time(record))
+        current = await self._defer_early_timers(current, now)
+        terminate = next((d for d in current if d.message.event["EventType"] == EventType.ExecutionTerminated), None)
+        if terminate is not None:
+            await self._terminate_now(record, terminate.message.event.get("Input"), now)
+            return batch + self._held.pop(instance_id, [])
+        first_new = len(record.history)
+        work: list[Delivery] = []
+        for delivery in current:
+            kind = delivery.message.event["EventType"]
+            if kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
+                # DurableTask records these itself; the SDK ignores them.
+                record.history += [event(EventType.OrchestratorStarted, now), dict(delivery.message.event),
+                                   event(EventType.OrchestratorCompleted, now)]
+                record.runtime_status = "Suspended" if kind == EventType.ExecutionSuspended else "Running"
+                record.last_updated_time = now
+            else:
+                work.append(delivery)
+        released: list[Delivery] = []
+        if record.runtime_status == "Suspended":
+            # Held unacknowledged (and renewed) until resume; a crash redelivers them.
+            self._held[instance_id].extend(work)
+            if len(record.history) > first_new:
+                await self.store.save(record, first_new)
+            return [d for d in batch if d not in work]
+        released = self._held.pop(instance_id, [])
+        work = released + work
+        if work:
+            await self._replay(record, [d.message.event for d in work], now, first_new)
+        elif len(record.history) > first_new:
+            await self.store.save(record, first_new)
+        return batch + released
+
+    async def _accept_start(self, record: InstanceRecord | None, messages: list[Message]) -> InstanceRecord | None:
+        """Turn an ExecutionStarted message into the execution it starts (sub-orchestrations, continue-as-new)."""
+        started = next((m for m in messages if m.event["EventType"] == EventType.ExecutionStarted), None)
+        if started is None:
+            return record
+        execution_id = started.execution_id or started.event["OrchestrationInstance"]["ExecutionId"]
+        if record is not None and record.execution_id == execution_id:
+            return record  # client start: the Pending row already exists
+        if record is not None and record.runtime_status in RUNNING_STATES and record.runtime_status != "ContinuedAsNew":
+            return record  # a stale start for an execution that was replaced
+        now = self.clock.now()
+        new = InstanceRecord(
+            instance_id=started.instance_id, name=started.event["Name"], execution_id=execution_id,
+            runtime_status="Pending", created_time=record.created_time if record else now, last_updated_time=now,
+            input=started.event.get("Input"), parent=started.event.get("ParentInstance"),
+        )
+        await self.store.create(new)
+        return new
+
+    @staticmethod
+    def _current(record: InstanceRecord, deliveries: list[Delivery]) -> list[Delivery]:
+        """Drop messages for other executions and duplicates of what history already holds."""
+        history = record.history
+        started = any(e["EventType"] == EventType.ExecutionStarted for e in history)
+        seen: dict[EventType, set[Any]] = defaultdict(set)
+        for item in history:
+            key = _RESULT_KEYS.get(item["EventType"])
+            if key:
+                seen[_result_family(item["EventType"])].add(item.get(key))
+        kept: list[Delivery] = []
+        for delivery in deliveries:
+            message = delivery.message
+            if message.execution_id not in (None, record.execution_id):
+                continue
+            kind = message.event["EventType"]
+            if kind == EventType.ExecutionStarted:
+                if started:
+                    continue
+                started = True
+            key = _RESULT_KEYS.get(kind)
+            if key:
+                family = _result_family(kind)
+                if message.event.get(key) in seen[family]:
+                    continue
+                seen[family].add(message.event.get(key))
+            kept.append(delivery)
+        return kept
+
+    async def _defer_early_timers(self, deliveries: list[Delivery], now: datetime) -> list[Delivery]:
+        """Timers longer than a queue's maximum delay arrive early: send them again."""
+        kept = []
+        for delivery in deliveries:
+            message = delivery.message
+            if message.event["EventType"] == EventType.TimerFired and parse_time(message.event["FireAt"]) > now:
+                await self.transport.send([message], visible_at=parse_time(message.event["FireAt"]))
+            else:
+                kept.append(delivery)
+        return kept
+
+    async def _terminate_now(self, record: InstanceRecord, reason: str | None, now: datetime) -> None:
+        first_new = len(record.history)
+        output = json.dumps(reason) if reason is not None else None
+        record.history += [
+            event(EventType.OrchestratorStarted, now),
+            event(EventType.ExecutionTerminated, now, Input=reason),
+            event(EventType.ExecutionCompleted, now, OrchestrationStatus="Terminated", Result=output),
+            event(EventType.OrchestratorCompleted, now),
+        ]
+        self._finish(record, "Terminated", output, now)
+        outbox = _Outbox([], self._parent_notice(record, failed=True,
+                                                 reason=f"Orchestration '{record.instance_id}' was terminated."), [])
+        await self._send(outbox)
+        await self.store.save(record, first_new)
+        self._notify_completion(record.instance_id)
+
+    def _payload(self, record: InstanceRecord, history: list[Event]) -> dict[str, Any]:
+        started = next((e for e in history if e["EventType"] == EventType.ExecutionStarted), None)
+        input_json = started.get("Input") if started else record.input
+        parent = (record.parent or {}).get("OrchestrationInstance") or {}
+        return {
+            "history": history,
+            "input": json.loads(input_json) if input_json not in (None, "") else None,
+            "instanceId": record.instance_id,
+            "isReplaying": any(e.get("IsPlayed") for e in history),
+            "parentInstanceId": parent.get("InstanceId"),
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+            "longRunningTimerIntervalDuration": "3.00:00:00",
+            "maximumShortTimerDuration": "6.00:00:00",
+            "defaultHttpAsyncRequestSleepTimeMillseconds": 30000,
+        }
+
+    async def _replay(self, record: InstanceRecord, incoming: list[Event], now: datetime, first_new: int) -> None:
+        """One SDK episode over past history plus the incoming events, then send, then checkpoint."""
+        new_events = [event(EventType.OrchestratorStarted, now), *incoming]
+        history = [dict(e, IsPlayed=True) for e in record.history] + new_events
+        fn = self.index.orchestrators.get(record.name)
+        failure: str | None = None
+        state: dict[str, Any] = {"actions": [], "isDone": False}
+        scheduled: list[Event] = []
+        decision = None
+        if fn is None:
+            failure = f"The function '{record.name}' doesn't exist, is disabled, or is not an orchestrator function."
+        else:
+            payload = self._payload(record, history)
+            loop = asyncio.get_running_loop()
+            reply = await loop.run_in_executor(self._orchestrator_pool, invoke_orchestrator, fn, payload)
+            state = reply.state
+            try:
+                shim = ShimReplay(
+                    state.get("actions") or [], record.execution_id,
+                    activities=self._activity_names, orchestrators=self._orchestrator_names,
+                )
+                decision = shim.run(history)
+                scheduled = decision.new_events
+            except (NonDeterminismError, UnsupportedActionError, UnknownFunctionError) as exc:
+                failure = str(exc)
+            # An orchestrator error fails the instance only once nothing it awaits is still open.
+            if failure is None and reply.error is not None and decision is not None and decision.open_blocking == 0:
+                failure = reply.error
+        if "customStatus" in state:
+            record.custom_status = json.dumps(state["customStatus"])
+        record.history += new_events + scheduled
+        record.last_updated_time = now
+        continue_input: str | None = None
+        if failure is not None:
+            message = failure if failure.startswith("Orchestrator function") or fn is None else (
+                f"Orchestrator function '{record.name}' failed: {failure}"
+            )
+            output = json.dumps(message)
+            record.history.append(event(
+                EventType.ExecutionCompleted, now, OrchestrationStatus="Failed", Result=output,
+                FailureDetails={"ErrorType": "OrchestrationFailureException", "ErrorMessage": message},
+            ))
+            self._finish(record, "Failed", output, now)
+        elif state.get("isDone") and decision is not None and decision.open_blocking == 0:
+            if decision.continue_as_new is not None:
+                continue_input = decision.continue_as_new.get("input")
+                record.history.append(event(
+                    EventType.ExecutionCompleted, now, OrchestrationStatus="ContinuedAsNew", Result=continue_input,
+                ))
+                record.runtime_status = "ContinuedAsNew"
+                record.last_updated_time = now
+            else:
+                output = json.dumps(state.get("output"))
+                record.history.append(
+                    event(EventType.ExecutionCompleted, now, OrchestrationStatus="Completed", Result=output)
+                )
+                self._finish(record, "Completed", output, now)
+        else:
+            record.runtime_status = "Running"
+        record.history.append(event(EventType.OrchestratorCompleted, now))
+        outbox = self._outbox(record, scheduled, now)
+        if record.runtime_status == "ContinuedAsNew":
+            new_execution = uuid.uuid4().hex
+            outbox.control.append(Message(record.instance_id, execution_started(
+                now, instance_id=record.instance_id, execution_id=new_execution, name=record.name,
+                input_json=continue_input, parent=record.parent,
+            ), new_execution))
+        elif record.is_terminal:
+            failed = record.runtime_status == "Failed"
+            outbox.control += self._parent_notice(record, failed=failed,
+                                                  reason=json.loads(record.output) if failed else None)
+        await self._send(outbox)
+        await self.store.save(record, first_new)
+        if record.is_terminal:
+            self._notify_completion(record.instance_id)
+
+    def _finish(self, record: InstanceRecord, status: str, output: str | None, now: datetime) -> None:
+        record.runtime_status = status
+        record.output = output
+        record.completed_time = now
+        record.last_updated_time = now
+
+    def _outbox(self, record: InstanceRecord, scheduled: list[Event], now: datetime) -> _Outbox:
+        """Messages for the work an episode scheduled."""
+        outbox = _Outbox([], [], [])
+        for item in scheduled:
+            kind = item["EventType"]
+            if kind == EventType.TaskScheduled:
+                outbox.activities.append(Message(record.instance_id, item, record.execution_id))
+            elif kind == EventType.TimerCreated:
+                fire_at = parse_time(item["FireAt"])
+                fired = event(EventType.TimerFired, fire_at, TimerId=item["EventId"], FireAt=item["FireAt"])
+                outbox.timers.append((fire_at, Message(record.instance_id, fired, record.execution_id)))
+            elif kind == EventType.SubOrchestrationInstanceCreated:
+                outbox.control.append(self._child_start(record, item, now))
+        return outbox
+
+    def _child_start(self, parent: InstanceRecord, created: Event, now: datetime) -> Message:
+        parent_info = {
+            "Name": parent.name, "Version": "", "TaskScheduleId": created["EventId"],
+            "OrchestrationInstance": {"InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
+        }
+        child_id = created["InstanceId"]
+        try:
+            validate_instance_id(child_id)
+        except InvalidRequest as exc:
+            failed = event(EventType.SubOrchestrationInstanceFailed, now, TaskScheduledId=created["EventId"],
+                           Reason=str(exc), Details=None)
+            return Message(parent.instance_id, failed, parent.execution_id)
+        execution_id = uuid.uuid4().hex
+        started = execution_started(
+            now, instance_id=child_id, execution_id=execution_id, name=created["Name"],
+            input_json=created.get("Input"), parent=parent_info,
+        )
+        return Message(child_id, started, execution_id)
+
+    def _parent_notice(self, record: InstanceRecord, *, failed: bool, reason: str | None = None) -> list[Message]:
+        if not record.parent:
+            return []
+        target = record.parent["OrchestrationInstance"]
+        task_id = record.parent["TaskScheduleId"]
+        now = self.clock.now()
+        if failed:
+            completion = event(
+                EventType.SubOrchestrationInstanceFailed, now, TaskScheduledId=task_id, Reason=reason, Details=None,
+            )
+        else:
+            completion = event(
+                EventType.SubOrchestrationInstanceCompleted, now, TaskScheduledId=task_id, Result=record.output,
+            )
+        return [Message(target["InstanceId"], completion, target["ExecutionId"])]
+
+    async def _send(self, outbox: _Outbox) -> None:
+        if outbox.activities:
+            await self.transport.send_activity(outbox.activities)
+        if outbox.control:
+            await self.transport.send(outbox.control)
+        for fire_at, message in outbox.timers:
+            await self.transport.send([message], visible_at=fire_at)
+
+    def _notify_completion(self, instance_id: str) -> None:
+        for future in self._completion_waiters.pop(instance_id, []):
+            if not future.done():
+                future.set_result(None)
+
+
+def _result_family(kind: int) -> EventType:
+    """Completed and Failed results of one task share an id space."""
+    if kind in (EventType.TaskCompleted, EventType.TaskFailed):
+        return EventType.TaskCompleted
+    if kind in (EventType.SubOrchestrationInstanceCompleted, EventType.SubOrchestrationInstanceFailed):
+        return EventType.SubOrchestrationInstanceCompleted
+    return EventType(kind)
+
+
+def _last_time(record: InstanceRecord) -> datetime:
+    """Episode timestamps never go backwards, even if the wall clock does."""
+    if record.history:
+        return parse_time(record.history[-1]["Timestamp"])
+    return record.created_time
+
+
+__all__ = ["Engine", "InstanceGone", "InstanceNotFound", "InvalidRequest", "Message", "validate_instance_id"]

@@ -1,0 +1,277 @@
+"""The Durable Functions HTTP management API (`/runtime/webhooks/durabletask/...`).
+
+Status codes, headers and bodies follow the extension's HttpApiHandler as
+summarised in durable-host-protocol.md section 4. The same routes are served at
+the client binding's `rpcBaseUrl` (`/durabletask/`), which the SDK client calls.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from .client_binding import RPC_PATH, WEBHOOK_PATH, management_urls
+from .engine import Engine, InstanceGone, InstanceNotFound, InvalidRequest
+from .history import EventType, parse_time
+from .store import InstanceQuery, InstanceRecord
+
+PAGE_SIZE = 100
+STATUS_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_HIDDEN_EVENTS = {
+    EventType.OrchestratorStarted, EventType.OrchestratorCompleted,
+    EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated,
+}
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def _error(status: int, message: str) -> web.Response:
+    return _json(status, {"Message": message, "ExceptionMessage": message})
+
+
+def _flag(request: web.Request, name: str, default: bool = False) -> bool:
+    value = request.query.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("true", "1", "yes")
+
+
+def _value(text: str | None) -> Any:
+    if text is None or text == "":
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _time(moment: datetime | None) -> str | None:
+    return moment.strftime(STATUS_TIME_FORMAT) if moment else None
+
+
+def history_events(record: InstanceRecord, show_output: bool, show_input: bool) -> list[dict[str, Any]]:
+    """History as the status API shows it: scheduling merged into completions, names as strings."""
+    scheduled = {e["EventId"]: e for e in record.history
+                 if e["EventType"] in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated)}
+    shown: list[dict[str, Any]] = []
+    for item in record.history:
+        kind = EventType(item["EventType"])
+        if kind in _HIDDEN_EVENTS:
+            continue
+        entry: dict[str, Any] = {"EventType": kind.name, "Timestamp": item["Timestamp"]}
+        if kind == EventType.ExecutionStarted:
+            entry["FunctionName"] = item.get("Name")
+            if show_input:
+                entry["Input"] = _value(item.get("Input"))
+        elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
+                      EventType.SubOrchestrationInstanceCompleted, EventType.SubOrchestrationInstanceFailed):
+            origin = scheduled.get(item.get("TaskScheduledId"), {})
+            entry["FunctionName"] = origin.get("Name")
+            entry["ScheduledTime"] = origin.get("Timestamp")
+            if origin.get("InstanceId"):
+                entry["InstanceId"] = origin["InstanceId"]
+            if kind in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed):
+                entry["Reason"] = item.get("Reason")
+                entry["Details"] = item.get("Details")
+            elif show_output:
+                entry["Result"] = _value(item.get("Result"))
+        elif kind in (EventType.TimerCreated, EventType.TimerFired):
+            entry["FireAt"] = item.get("FireAt")
+        elif kind == EventType.EventRaised:
+            entry["Name"] = item.get("Name")
+            if show_input:
+                entry["Input"] = _value(item.get("Input"))
+        elif kind == EventType.ExecutionCompleted:
+            entry["OrchestrationStatus"] = item.get("OrchestrationStatus")
+            if show_output:
+                entry["Result"] = _value(item.get("Result"))
+        elif kind in (EventType.ExecutionTerminated,):
+            entry["Input"] = _value(item.get("Input"))
+        elif kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
+            entry["Reason"] = item.get("Reason")
+        shown.append(entry)
+    return shown
+
+
+def status_body(record: InstanceRecord, *, show_input: bool = True, show_history: bool = False,
+                show_history_output: bool = False) -> dict[str, Any]:
+    """One instance's status JSON."""
+    body: dict[str, Any] = {
+        "name": record.name,
+        "instanceId": record.instance_id,
+        "runtimeStatus": record.runtime_status,
+        "input": _value(record.input) if show_input else None,
+        "customStatus": _value(record.custom_status),
+        "output": _value(record.output),
+        "createdTime": _time(record.created_time),
+        "lastUpdatedTime": _time(record.last_updated_time),
+    }
+    if show_history:
+        body["historyEvents"] = history_events(record, show_history_output, show_input)
+    return body
+
+
+class ManagementApi:
+    """aiohttp handlers for the management API, bound to one engine and task hub."""
+
+    def __init__(self, engine: Engine, hub: str):
+        self.engine = engine
+        self.hub = hub
+
+    def routes(self) -> list[web.RouteDef]:
+        """The same handlers under the public webhook path and the SDK's rpcBaseUrl path."""
+        table: list[web.RouteDef] = []
+        for prefix in (WEBHOOK_PATH, RPC_PATH.rstrip("/")):
+            table += [
+                web.post(prefix + "/orchestrators/{name}", self.start),
+                web.post(prefix + "/orchestrators/{name}/{instance_id}", self.start),
+                web.get(prefix + "/instances", self.query),
+                web.get(prefix + "/instances/", self.query),
+                web.delete(prefix + "/instances", self.purge_by),
+                web.delete(prefix + "/instances/", self.purge_by),
+                web.get(prefix + "/instances/{instance_id}", self.status),
+                web.delete(prefix + "/instances/{instance_id}", self.purge),
+                web.post(prefix + "/instances/{instance_id}/raiseEvent/{event}", self.raise_event),
+                web.post(prefix + "/instances/{instance_id}/terminate", self.terminate),
+                web.post(prefix + "/instances/{instance_id}/suspend", self.suspend),
+                web.post(prefix + "/instances/{instance_id}/resume", self.resume),
+                web.post(prefix + "/instances/{instance_id}/restart", self.restart),
+                web.post(prefix + "/instances/{instance_id}/rewind", self.unsupported),
+                web.route("*", prefix + "/entities/{tail:.*}", self.unsupported),
+            ]
+        return table
+
+    def _origin(self, request: web.Request) -> str:
+        return f"{request.scheme}://{request.host}"
+
+    def _check_status(self, request: web.Request, instance_id: str) -> web.Response:
+        urls = management_urls(self._origin(request), self.hub, instance_id)
+        return _json(202, urls, {"Location": urls["statusQueryGetUri"], "Retry-After": "10"})
+
+    async def start(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        try:
+            instance_id = await self.engine.start_instance(
+                request.match_info["name"], request.match_info.get("instance_id"), text or None,
+            )
+        except InvalidRequest as exc:
+            return _error(400, str(exc))
+        return self._check_status(request, instance_id)
+
+    async def status(self, request: web.Request) -> web.Response:
+        record = await self.engine.get(request.match_info["instance_id"])
+        if record is None:
+            return web.Response(status=404)
+        body = status_body(
+            record,
+            show_input=_flag(request, "showInput", True),
+            show_history=_flag(request, "showHistory"),
+            show_history_output=_flag(request, "showHistoryOutput"),
+        )
+        if record.is_terminal:
+            failed_500 = record.runtime_status == "Failed" and _flag(request, "returnInternalServerErrorOnFailure")
+            return _json(500 if failed_500 else 200, body)
+        location = management_urls(self._origin(request), self.hub, record.instance_id)["statusQueryGetUri"]
+        return _json(202, body, {"Location": location, "Retry-After": "5"})
+
+    def _filter(self, request: web.Request) -> InstanceQuery:
+        statuses = request.query.get("runtimeStatus")
+        created_from = request.query.get("createdTimeFrom")
+        created_to = request.query.get("createdTimeTo")
+        try:
+            return InstanceQuery(
+                runtime_status=frozenset(s.strip() for s in statuses.split(",") if s.strip()) if statuses else None,
+                created_from=parse_time(created_from) if created_from else None,
+                created_to=parse_time(created_to) if created_to else None,
+                instance_id_prefix=request.query.get("instanceIdPrefix") or None,
+            )
+        except ValueError as exc:
+            raise web.HTTPBadRequest(text=json.dumps({"Message": str(exc)}), content_type="application/json") from exc
+
+    async def query(self, request: web.Request) -> web.Response:
+        records = await self.engine.query(self._filter(request))
+        try:
+            top = int(request.query.get("top") or PAGE_SIZE)
+        except ValueError:
+            return _error(400, "top must be an integer.")
+        token = request.headers.get("x-ms-continuation-token")
+        start = int(base64.b64decode(token).decode()) if token else 0
+        page = records[start : start + max(1, top)]
+        headers = {}
+        if start + len(page) < len(records):
+            headers["x-ms-continuation-token"] = base64.b64encode(str(start + len(page)).encode()).decode()
+        show_input = _flag(request, "showInput", False)
+        return _json(200, [status_body(r, show_input=show_input) for r in page], headers)
+
+    async def purge(self, request: web.Request) -> web.Response:
+        try:
+            deleted = await self.engine.purge(request.match_info["instance_id"])
+        except InvalidRequest as exc:
+            return _error(400, str(exc))
+        if not deleted:
+            return web.Response(status=404)
+        return _json(200, {"instancesDeleted": deleted})
+
+    async def purge_by(self, request: web.Request) -> web.Response:
+        if not request.query.get("createdTimeFrom"):
+            return _error(400, "createdTimeFrom is required to purge instances by filter.")
+        deleted = await self.engine.purge_by(self._filter(request))
+        if not deleted:
+            return web.Response(status=404)
+        return _json(200, {"instancesDeleted": deleted})
+
+    async def raise_event(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        if "json" not in (request.content_type or ""):
+            return _error(400, "Only application/json request content is supported")
+        try:
+            json.loads(text)
+        except json.JSONDecodeError:
+            return _error(400, "The request body is not valid JSON.")
+        try:
+            await self.engine.raise_event(request.match_info["instance_id"], request.match_info["event"], text)
+        except InstanceNotFound:
+            return web.Response(status=404)
+        except InstanceGone:
+            return web.Response(status=410)
+        return web.Response(status=202)
+
+    async def _control(self, request: web.Request, operation: Any) -> web.Response:
+        try:
+            await operation(request.match_info["instance_id"], request.query.get("reason"))
+        except InstanceNotFound:
+            return web.Response(status=404)
+        except InstanceGone:
+            return web.Response(status=410)
+        except RuntimeError as exc:  # the real host answers 500 for suspend-while-suspended
+            return _error(500, str(exc))
+        return web.Response(status=202)
+
+    async def terminate(self, request: web.Request) -> web.Response:
+        return await self._control(request, self.engine.terminate)
+
+    async def suspend(self, request: web.Request) -> web.Response:
+        return await self._control(request, self.engine.suspend)
+
+    async def resume(self, request: web.Request) -> web.Response:
+        return await self._control(request, self.engine.resume)
+
+    async def restart(self, request: web.Request) -> web.Response:
+        try:
+            new_id = await self.engine.restart(
+                request.match_info["instance_id"], _flag(request, "restartWithNewInstanceId", True),
+            )
+        except InstanceNotFound:
+            return web.Response(status=404)
+        except InvalidRequest as exc:
+            return _error(400, str(exc))
+        return self._check_status(request, new_id)
+
+    async def unsupported(self, request: web.Request) -> web.Response:
+        return _error(501, "This operation (rewind / entities) is not supported by the local host (devhost).")

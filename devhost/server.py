@@ -1,0 +1,111 @@
+"""Assemble the local host: load the app, start the engine, serve HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from .app_loader import FunctionIndex, index_functions, load_app
+from .client_binding import client_binding_json
+from .config import DurableSettings, load_local_settings
+from .engine import Engine
+from .http_triggers import HttpTriggers
+from .management_api import ManagementApi
+from .timer_triggers import TimerTriggers
+
+log = logging.getLogger("devhost")
+
+BANNER = """\
+==============================================================================
+ devhost: this project's local host for Python Durable Functions apps.
+ It is NOT the Azure Functions host. It runs the app without .NET, following
+ the Durable extension's documented behaviour; see devhost/README.md for the
+ known differences. Use `func start` where Azure Functions Core Tools work.
+=============================================================================="""
+
+
+class LocalHost:
+    """The running host: engine plus HTTP application."""
+
+    def __init__(self, app_dir: Path, port: int, host: str = "127.0.0.1"):
+        self.app_dir = app_dir.resolve()
+        self.port = port
+        self.bind = host
+        load_local_settings(self.app_dir)
+        self.settings = DurableSettings.from_host_json(self.app_dir)
+        self.index: FunctionIndex = index_functions(load_app(self.app_dir))
+        self.engine = Engine(self.index, self.settings)
+        self.origin = f"http://localhost:{port}"
+        self._http_pool = ThreadPoolExecutor(int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8), "http")
+        self.http = HttpTriggers(self.index.http, self._client_json, self._http_pool)
+        self.api = ManagementApi(self.engine, self.settings.hub_name)
+        self.timers = TimerTriggers(
+            self.index.timers, self.engine.clock, self._http_pool, lambda binding: self._client_json(None, binding),
+        )
+        self._runner: web.AppRunner | None = None
+
+    def _client_json(self, request: web.Request | None, binding: dict[str, Any]) -> str:
+        hub = binding.get("taskHub") or self.settings.hub_name
+        return client_binding_json(self.origin, f"http://127.0.0.1:{self.port}", hub)
+
+    def application(self) -> web.Application:
+        app = web.Application(client_max_size=100 * 1024 * 1024)
+        app.add_routes(self.api.routes())
+        app.add_routes([web.route("*", "/api/{path:.*}", self.http.handle), web.get("/", self._home)])
+        return app
+
+    async def _home(self, request: web.Request) -> web.Response:
+        return web.Response(text="devhost is running. The app's functions are served under /api/.\n")
+
+    def describe(self) -> str:
+        lines = [BANNER, f"App: {self.app_dir}", f"Task hub: {self.settings.hub_name}", "", "Functions:"]
+        for name, methods, url in self.http.urls(self.origin):
+            lines.append(f"  {name}: [{methods}] {url}")
+        durable_kinds = (
+            ("orchestrationTrigger", self.index.orchestrators),
+            ("activityTrigger", self.index.activities),
+            ("entityTrigger (not supported by devhost)", self.index.entities),
+        )
+        for kind, names in durable_kinds:
+            for name in sorted(names):
+                lines.append(f"  {name}: {kind}")
+        for fn in self.index.timers:
+            lines.append(f"  {fn.name}: timerTrigger ({fn.trigger.get('schedule')})")
+        lines.append(f"\nDurable HTTP API: {self.origin}/runtime/webhooks/durabletask/")
+        return "\n".join(lines)
+
+    async def start(self) -> None:
+        await self.engine.start()
+        self._runner = web.AppRunner(self.application(), access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.bind, self.port).start()
+        self.timers.start()
+
+    async def stop(self) -> None:
+        await self.timers.stop()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.engine.stop()
+        # The SDK client keeps one aiohttp session per process; close it with the loop.
+        from azure.durable_functions.models.utils.http_utils import _close_session
+
+        await _close_session()
+        self._http_pool.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve(app_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+    """Run until cancelled (Ctrl-C)."""
+    local = LocalHost(app_dir, port, host)
+    print(local.describe(), flush=True)
+    await local.start()
+    print(f"\nListening on http://{host}:{port} (Ctrl-C to stop)", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await local.stop()

@@ -1,0 +1,340 @@
+"""The .NET half of an orchestration episode, replayed in Python.
+
+The Python SDK only replays the user's generator and returns the actions it
+wants. The Durable extension's out-of-process shim then replays those actions
+against DurableTask.Core, which numbers each scheduled task, timer and
+sub-orchestration, checks them against history (non-determinism), runs retries
+host-side and decides whether the instance may complete. This module does the
+same for one episode so that the local host produces the history the real one
+would. See durable-host-protocol.md sections 2-3.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from .history import Event, EventType, event, parse_time
+
+
+class ActionType(IntEnum):
+    """The SDK's action types (models/actions/ActionType.py)."""
+
+    CallActivity = 0
+    CallActivityWithRetry = 1
+    CallSubOrchestrator = 2
+    CallSubOrchestratorWithRetry = 3
+    ContinueAsNew = 4
+    CreateTimer = 5
+    WaitForExternalEvent = 6
+    CallEntity = 7
+    CallHttp = 8
+    SignalEntity = 9
+    ScheduledSignalEntity = 10
+    WhenAny = 11
+    WhenAll = 12
+
+
+UNSUPPORTED = {
+    ActionType.CallEntity: "Durable entities",
+    ActionType.SignalEntity: "Durable entities",
+    ActionType.ScheduledSignalEntity: "Durable entities",
+    ActionType.CallHttp: "call_http (durable HTTP)",
+}
+
+# Which history event confirms which kind of scheduled work.
+_SCHEDULING_EVENT = {
+    "activity": EventType.TaskScheduled,
+    "suborchestration": EventType.SubOrchestrationInstanceCreated,
+    "timer": EventType.TimerCreated,
+}
+
+
+class NonDeterminismError(Exception):
+    """Replayed actions no longer match the recorded history."""
+
+
+class UnsupportedActionError(Exception):
+    """The orchestrator used an API the local host does not implement."""
+
+
+class UnknownFunctionError(Exception):
+    """The orchestrator called an activity or orchestrator the app does not define."""
+
+
+@dataclass(eq=False)
+class _Task:
+    kind: str  # activity | suborchestration | timer | event | all | any | retry | done
+    parent: _Task | None = None
+    children: list[_Task] = field(default_factory=list)
+    seq: int | None = None
+    name: str | None = None
+    done: bool = False
+    failed: bool = False
+    cancelled: bool = False
+    # retry state
+    action: dict[str, Any] | None = None
+    attempts: int = 0
+    waiting_on_timer: bool = False
+
+
+@dataclass
+class EpisodeDecision:
+    """What the .NET side concludes from one episode's actions."""
+
+    new_events: list[Event]
+    open_blocking: int
+    continue_as_new: dict[str, Any] | None
+    all_actions_done: bool
+
+
+class ShimReplay:
+    """Replays one episode's action list against the full history."""
+
+    def __init__(
+        self,
+        actions: list[dict[str, Any]],
+        execution_id: str,
+        *,
+        activities: frozenset[str] | set[str],
+        orchestrators: frozenset[str] | set[str],
+    ):
+        self._actions = actions
+        self._known = {"activity": activities, "suborchestration": orchestrators}
+        self._execution_id = execution_id
+        self._next_action = 0
+        self._current: _Task | None = None
+        self._seq = 0
+        self._now: datetime | None = None
+        self._by_seq: dict[int, _Task] = {}
+        self._unconfirmed: dict[int, Event] = {}
+        self._waiters: dict[str, deque[_Task]] = defaultdict(deque)
+        self._buffered: dict[str, int] = defaultdict(int)
+        self._continue_as_new: dict[str, Any] | None = None
+
+    # -- public -------------------------------------------------------------
+
+    def run(self, history: list[Event]) -> EpisodeDecision:
+        """Process every history event in order, as DurableTask.Core replays them."""
+        for item in history:
+            self._process(item)
+        new_events = [self._unconfirmed[seq] for seq in sorted(self._unconfirmed)]
+        open_blocking = sum(
+            1 for task in self._by_seq.values()
+            if not task.done and task.kind in ("activity", "suborchestration", "timer")
+        )
+        all_done = self._next_action >= len(self._actions) and (self._current is None or self._current.done)
+        return EpisodeDecision(new_events, open_blocking, self._continue_as_new, all_done)
+
+    # -- history ------------------------------------------------------------
+
+    def _process(self, item: Event) -> None:
+        kind = item["EventType"]
+        if kind == EventType.OrchestratorStarted:
+            self._now = parse_time(item["Timestamp"])
+        elif kind == EventType.ExecutionStarted:
+            self._advance()
+        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated):
+            self._confirm(item)
+        elif kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
+            self._complete(item.get("TaskScheduledId"), failed=False)
+        elif kind in (EventType.TaskFailed, EventType.SubOrchestrationInstanceFailed):
+            self._complete(item.get("TaskScheduledId"), failed=True)
+        elif kind == EventType.TimerFired:
+            self._complete(item.get("TimerId"), failed=False)
+        elif kind == EventType.EventRaised:
+            self._raise(item.get("Name") or "")
+
+    def _confirm(self, item: Event) -> None:
+        seq = item["EventId"]
+        expected = self._unconfirmed.pop(seq, None)
+        if expected is None:
+            raise NonDeterminismError(
+                f"Non-deterministic workflow detected: {EventType(item['EventType']).name} with "
+                f"EventId {seq} ({item.get('Name') or 'timer'}) is in history, but the orchestrator "
+                "did not schedule it when replayed."
+            )
+        if expected["EventType"] != item["EventType"] or expected.get("Name") != item.get("Name"):
+            raise NonDeterminismError(
+                f"Non-deterministic workflow detected: history has {EventType(item['EventType']).name} "
+                f"'{item.get('Name')}' with EventId {seq}, but the replayed orchestrator scheduled "
+                f"{EventType(expected['EventType']).name} '{expected.get('Name')}'."
+            )
+
+    def _complete(self, seq: int | None, *, failed: bool) -> None:
+        task = self._by_seq.get(seq) if seq is not None else None
+        if task is None or task.done:
+            return  # DurableTask.Core ignores completions it has no open task for
+        self._finish(task, failed=failed)
+
+    def _raise(self, name: str) -> None:
+        waiters = self._waiters.get(name)
+        if waiters:
+            self._finish(waiters.popleft(), failed=False)
+        else:
+            self._buffered[name] += 1
+
+    # -- actions ------------------------------------------------------------
+
+    def _advance(self) -> None:
+        """Invoke top-level actions one after another while each completes at once."""
+        while (self._current is None or self._current.done) and self._next_action < len(self._actions):
+            action = self._actions[self._next_action]
+            self._next_action += 1
+            self._current = self._invoke(action, None)
+
+    def _invoke(self, action: dict[str, Any], parent: _Task | None) -> _Task:
+        kind = ActionType(action["actionType"])
+        if kind in UNSUPPORTED:
+            raise UnsupportedActionError(
+                f"{UNSUPPORTED[kind]} are not supported by the local host (devhost); "
+                "run this app with the Azure Functions host (`func start`)."
+            )
+        if kind == ActionType.CallActivity:
+            return self._schedule("activity", action, parent)
+        if kind == ActionType.CallSubOrchestrator:
+            return self._schedule("suborchestration", action, parent)
+        if kind in (ActionType.CallActivityWithRetry, ActionType.CallSubOrchestratorWithRetry):
+            wrapper = _Task("retry", parent=parent, action=action, attempts=1)
+            inner = "activity" if kind == ActionType.CallActivityWithRetry else "suborchestration"
+            wrapper.name = inner
+            wrapper.children.append(self._schedule(inner, action, wrapper))
+            return wrapper
+        if kind == ActionType.CreateTimer:
+            timer = self._timer(parse_time(action["fireAt"]), parent)
+            if action.get("isCanceled"):
+                timer.cancelled = True
+                self._finish(timer, failed=False)
+            return timer
+        if kind == ActionType.WaitForExternalEvent:
+            name = action.get("externalEventName") or ""
+            waiter = _Task("event", parent=parent, name=name)
+            if self._buffered.get(name):
+                self._buffered[name] -= 1
+                waiter.done = True
+            else:
+                self._waiters[name].append(waiter)
+            return waiter
+        if kind == ActionType.ContinueAsNew:
+            self._continue_as_new = {"input": _as_object_input(action.get("input"))}
+            return _Task("done", parent=parent, done=True)
+        # WhenAll / WhenAny
+        compound = _Task("all" if kind == ActionType.WhenAll else "any", parent=parent)
+        for child_action in action.get("compoundActions") or []:
+            compound.children.append(self._invoke(child_action, compound))
+        if self._compound_done(compound) and not compound.done:
+            compound.done = True
+        return compound
+
+    def _schedule(self, kind: str, action: dict[str, Any], parent: _Task | None) -> _Task:
+        name = action.get("functionName") or ""
+        known = self._known[kind]
+        if name not in known:
+            label = "an activity" if kind == "activity" else "an orchestrator"
+            listing = ", ".join(f"'{item}'" for item in sorted(known))
+            raise UnknownFunctionError(
+                f"The function '{name}' doesn't exist, is disabled, or is not {label} function. "
+                f"Additional info: the following are the known {kind.replace('suborchestration', 'orchestrator')}"
+                f" functions: {listing}."
+            )
+        seq = self._take_seq()
+        task = _Task(kind, parent=parent, seq=seq, name=action.get("functionName"))
+        self._by_seq[seq] = task
+        at = self._now
+        assert at is not None
+        if kind == "activity":
+            self._unconfirmed[seq] = event(
+                EventType.TaskScheduled, at, seq, Name=action.get("functionName"), Version="",
+                Input=action.get("input"),
+            )
+        else:
+            instance_id = action.get("instanceId") or f"{self._execution_id}:{seq}"
+            self._unconfirmed[seq] = event(
+                EventType.SubOrchestrationInstanceCreated, at, seq, Name=action.get("functionName"),
+                Version="", InstanceId=instance_id, Input=_as_object_input(action.get("input")),
+            )
+        return task
+
+    def _timer(self, fire_at: datetime, parent: _Task | None) -> _Task:
+        seq = self._take_seq()
+        task = _Task("timer", parent=parent, seq=seq)
+        self._by_seq[seq] = task
+        assert self._now is not None
+        self._unconfirmed[seq] = event(EventType.TimerCreated, self._now, seq, FireAt=_iso(fire_at))
+        return task
+
+    def _take_seq(self) -> int:
+        seq = self._seq
+        self._seq += 1
+        return seq
+
+    # -- completion propagation ----------------------------------------------
+
+    def _finish(self, task: _Task, *, failed: bool) -> None:
+        task.done = True
+        task.failed = failed
+        parent = task.parent
+        if parent is None:
+            if task is self._current:
+                self._advance()
+            return
+        if parent.kind == "retry":
+            self._retry_step(parent, task)
+        elif not parent.done and self._compound_done(parent):
+            self._finish(parent, failed=False)
+
+    @staticmethod
+    def _compound_done(compound: _Task) -> bool:
+        if compound.kind == "all":
+            return all(child.done for child in compound.children)
+        return any(child.done for child in compound.children)
+
+    def _retry_step(self, wrapper: _Task, child: _Task) -> None:
+        """DurableTask.Core's RetryInterceptor: a timer after every failure, then retry or give up."""
+        if wrapper.done:
+            return
+        options = wrapper.action.get("retryOptions") or {} if wrapper.action else {}
+        max_attempts = int(options.get("maxNumberOfAttempts") or 1)
+        if wrapper.waiting_on_timer:
+            wrapper.waiting_on_timer = False
+            if wrapper.attempts >= max_attempts:
+                self._finish(wrapper, failed=True)
+            else:
+                wrapper.attempts += 1
+                assert wrapper.action is not None and wrapper.name is not None
+                wrapper.children.append(self._schedule(wrapper.name, wrapper.action, wrapper))
+            return
+        if not child.failed:
+            self._finish(wrapper, failed=False)
+            return
+        assert self._now is not None
+        delay = timedelta(milliseconds=int(options.get("firstRetryIntervalInMilliseconds") or 0))
+        wrapper.waiting_on_timer = True
+        wrapper.children.append(self._timer(self._now + delay, wrapper))
+
+
+def _as_object_input(value: Any) -> str | None:
+    """The extension passes an action's input (already JSON text) on as an object, so
+    DurableTask serializes it once more: the new execution's input is a JSON string."""
+    return None if value is None else json.dumps(value)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_reply(reply: str) -> dict[str, Any]:
+    """The SDK's OrchestratorState JSON, with the V3 action list flattened to one list."""
+    state = json.loads(reply)
+    actions = state.get("actions") or []
+    if actions and isinstance(actions[0], list):
+        flat: list[dict[str, Any]] = []
+        for group in actions:
+            flat.extend(group)
+        actions = flat
+    state["actions"] = actions
+    return state

@@ -1,0 +1,373 @@
+"""How messages travel between the host's dispatchers.
+
+Two transports with one interface:
+
+* `MemoryTransport` keeps messages in process memory and fires timers from the
+  engine's clock, so a virtual clock drives them (fast in-process tests).
+* `AzureQueueTransport` uses the real Azure Storage provider's queues:
+  `{hub}-control-NN` (one per partition, instance -> partition by FNV-1a hash)
+  for orchestration messages and `{hub}-workitems` for activities. A message is
+  deleted only after the work it caused has been checkpointed, so a host killed
+  at any moment finds it again once its visibility timeout expires.
+
+A received message is a `Delivery`; the engine acks it when done with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import heapq
+import itertools
+import json
+import logging
+import math
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from .clock import Clock
+from .history import Event
+
+log = logging.getLogger("devhost.transport")
+
+LARGE_MESSAGE_BYTES = 45 * 1024
+MAX_VISIBILITY_DELAY = timedelta(days=7) - timedelta(minutes=1)
+QUEUE_API_VERSION = "2025-11-05"  # Azurite 3.35 rejects newer service versions without --skipApiVersionCheck
+
+
+@dataclass
+class Message:
+    """A message to one orchestration instance (DurableTask's TaskMessage)."""
+
+    instance_id: str
+    event: Event
+    execution_id: str | None = None
+
+
+@dataclass(eq=False)
+class Delivery:
+    """A received message and the handle needed to delete or renew it."""
+
+    message: Message
+    receipt: Any = None
+    queue: Any = None
+    received_at: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Transport(Protocol):
+    """What the engine needs from a message transport."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def send(self, messages: list[Message], visible_at: datetime | None = None) -> None:
+        """Send orchestration messages, optionally invisible until `visible_at` (timers)."""
+
+    async def send_activity(self, messages: list[Message]) -> None:
+        """Send activity work items (TaskScheduled events addressed to their instance)."""
+
+    async def receive(self, max_messages: int) -> list[Delivery]:
+        """Wait for orchestration messages."""
+
+    async def receive_activity(self) -> Delivery:
+        """Wait for one activity work item."""
+
+    async def ack(self, deliveries: list[Delivery]) -> None:
+        """Delete handled messages."""
+
+    async def renew(self, deliveries: list[Delivery]) -> None:
+        """Keep messages that are still being worked on invisible to other receivers."""
+
+    def pending(self) -> int:
+        """Messages sent but not yet received (0 when unknown); timers not yet due are excluded."""
+
+    def fire_due_timers(self) -> int:
+        """Release timers that are due now (meaningful for a virtual clock)."""
+
+
+# -- in memory ---------------------------------------------------------------------------
+
+
+class MemoryTransport:
+    """Messages in process memory; lost when the process stops."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self._control: asyncio.Queue[Message] = asyncio.Queue()
+        self._activities: asyncio.Queue[Message] = asyncio.Queue()
+        self._timers: list[tuple[datetime, int, Message]] = []
+        self._counter = itertools.count()
+        self._timer_wake = asyncio.Event()
+        self._timer_task: asyncio.Task[None] | None = None
+
+    async def open(self) -> None:
+        self._timer_task = asyncio.create_task(self._timer_loop())
+
+    async def close(self) -> None:
+        if self._timer_task:
+            self._timer_task.cancel()
+            await asyncio.gather(self._timer_task, return_exceptions=True)
+
+    async def send(self, messages: list[Message], visible_at: datetime | None = None) -> None:
+        for message in messages:
+            if visible_at is not None and visible_at > self.clock.now():
+                heapq.heappush(self._timers, (visible_at, next(self._counter), message))
+                self._timer_wake.set()
+            else:
+                self._control.put_nowait(message)
+
+    async def send_activity(self, messages: list[Message]) -> None:
+        for message in messages:
+            self._activities.put_nowait(message)
+
+    async def receive(self, max_messages: int) -> list[Delivery]:
+        batch = [Delivery(await self._control.get())]
+        while len(batch) < max_messages and not self._control.empty():
+            batch.append(Delivery(self._control.get_nowait()))
+        return batch
+
+    async def receive_activity(self) -> Delivery:
+        return Delivery(await self._activities.get())
+
+    async def ack(self, deliveries: list[Delivery]) -> None:
+        return None
+
+    async def renew(self, deliveries: list[Delivery]) -> None:
+        return None
+
+    def pending(self) -> int:
+        return self._control.qsize() + self._activities.qsize()
+
+    def fire_due_timers(self) -> int:
+        fired = 0
+        while self._timers and self._timers[0][0] <= self.clock.now():
+            _, _, message = heapq.heappop(self._timers)
+            self._control.put_nowait(message)
+            fired += 1
+        return fired
+
+    def next_timer_due(self) -> datetime | None:
+        return self._timers[0][0] if self._timers else None
+
+    async def _timer_loop(self) -> None:
+        while True:
+            if self.fire_due_timers():
+                continue
+            self._timer_wake.clear()
+            if not self._timers:
+                await self._timer_wake.wait()
+                continue
+            await self.clock.sleep_until(self._timers[0][0], self._timer_wake)
+
+
+# -- Azure Storage queues ---------------------------------------------------------------------
+
+
+def fnv1a_32(text: str) -> int:
+    """FNV-1a over the UTF-16LE bytes of `text`, as DurableTask.AzureStorage hashes instance ids."""
+    value = 0x811C9DC5
+    for byte in text.encode("utf-16-le"):
+        value ^= byte
+        value = (value * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def queue_prefix(hub: str) -> str:
+    """Queue and container names use the lower-case hub name."""
+    return hub.lower()
+
+
+class AzureQueueTransport:
+    """Control and work-item queues in Azure Storage (Azurite locally)."""
+
+    def __init__(
+        self,
+        connection_string: str,
+        hub: str,
+        clock: Clock,
+        *,
+        partition_count: int = 4,
+        visibility_timeout: int = 30,
+        max_poll_interval: float = 1.0,
+    ):
+        from azure.storage.blob.aio import BlobServiceClient
+        from azure.storage.queue.aio import QueueServiceClient
+
+        self.clock = clock
+        self.hub = hub
+        self.partition_count = partition_count
+        self.visibility_timeout = max(1, int(visibility_timeout))
+        self.max_poll_interval = max_poll_interval
+        self._queues = QueueServiceClient.from_connection_string(connection_string, api_version=QUEUE_API_VERSION)
+        self._blobs = BlobServiceClient.from_connection_string(connection_string, api_version=QUEUE_API_VERSION)
+        prefix = queue_prefix(hub)
+        self.control_names = [f"{prefix}-control-{i:02d}" for i in range(partition_count)]
+        self.workitems_name = f"{prefix}-workitems"
+        self.large_container = f"{prefix}-largemessages"
+        self._control = [self._queues.get_queue_client(name) for name in self.control_names]
+        self._workitems = self._queues.get_queue_client(self.workitems_name)
+        self._control_wake = asyncio.Event()
+        self._activity_wake = asyncio.Event()
+        self._buffered_activities: list[Delivery] = []
+        self._next_partition = 0
+
+    async def open(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        for client in [*self._control, self._workitems]:
+            try:
+                await client.create_queue()
+            except ResourceExistsError:
+                pass
+        try:
+            await self._blobs.create_container(self.large_container)
+        except ResourceExistsError:
+            pass
+
+    async def close(self) -> None:
+        for client in [*self._control, self._workitems]:
+            await client.close()
+        await self._queues.close()
+        await self._blobs.close()
+
+    def partition_of(self, instance_id: str) -> int:
+        return fnv1a_32(instance_id) % self.partition_count
+
+    # -- encoding -----------------------------------------------------------------------------
+
+    async def _encode(self, message: Message) -> str:
+        body = {
+            "TaskMessage": {
+                "Event": message.event,
+                "OrchestrationInstance": {"InstanceId": message.instance_id, "ExecutionId": message.execution_id},
+            },
+            "CompressedBlobName": None,
+            "MessageId": uuid.uuid4().hex,
+        }
+        text = json.dumps(body)
+        if len(text.encode()) <= LARGE_MESSAGE_BYTES:
+            return text
+        blob_name = f"{message.instance_id}/message-{body['MessageId']}.json.gz"
+        await self._blobs.get_blob_client(self.large_container, blob_name).upload_blob(
+            gzip.compress(json.dumps(body["TaskMessage"]).encode()), overwrite=True,
+        )
+        return json.dumps({"TaskMessage": None, "CompressedBlobName": blob_name, "MessageId": body["MessageId"]})
+
+    async def _decode(self, text: str) -> tuple[Message, str | None]:
+        body = json.loads(text)
+        blob_name = body.get("CompressedBlobName")
+        task = body.get("TaskMessage")
+        if blob_name:
+            downloader = await self._blobs.get_blob_client(self.large_container, blob_name).download_blob()
+            task = json.loads(gzip.decompress(await downloader.readall()))
+        instance = task["OrchestrationInstance"]
+        return Message(instance["InstanceId"], task["Event"], instance.get("ExecutionId")), blob_name
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def send(self, messages: list[Message], visible_at: datetime | None = None) -> None:
+        delay = 0
+        if visible_at is not None:
+            remaining = min(visible_at - self.clock.now(), MAX_VISIBILITY_DELAY)
+            delay = max(0, math.ceil(remaining.total_seconds()))
+        await asyncio.gather(*[
+            self._control[self.partition_of(m.instance_id)].send_message(
+                await self._encode(m), visibility_timeout=delay or None,
+            )
+            for m in messages
+        ])
+        if not delay:
+            self._control_wake.set()
+
+    async def send_activity(self, messages: list[Message]) -> None:
+        await asyncio.gather(*[self._workitems.send_message(await self._encode(m)) for m in messages])
+        self._activity_wake.set()
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    async def _poll(self, client: Any, max_messages: int) -> list[Delivery]:
+        deliveries = []
+        pager = client.receive_messages(max_messages=max_messages, visibility_timeout=self.visibility_timeout)
+        async for item in pager:
+            try:
+                message, blob_name = await self._decode(item.content)
+            except Exception:
+                log.exception("Discarding unreadable message %s in %s", item.id, client.queue_name)
+                await client.delete_message(item.id, item.pop_receipt)
+                continue
+            deliveries.append(Delivery(message, item.pop_receipt, client, asyncio.get_running_loop().time(),
+                                       {"id": item.id, "blob": blob_name}))
+            if len(deliveries) >= max_messages:
+                break
+        return deliveries
+
+    async def _wait(self, wake: asyncio.Event, interval: float) -> None:
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=interval)
+        except TimeoutError:
+            pass
+        wake.clear()
+
+    async def receive(self, max_messages: int) -> list[Delivery]:
+        interval = 0.02
+        while True:
+            self._control_wake.clear()
+            for _ in range(self.partition_count):
+                client = self._control[self._next_partition]
+                self._next_partition = (self._next_partition + 1) % self.partition_count
+                found = await self._poll(client, min(32, max_messages))
+                if found:
+                    return found
+            await self._wait(self._control_wake, interval)
+            interval = min(self.max_poll_interval, interval * 2)
+
+    async def receive_activity(self) -> Delivery:
+        interval = 0.02
+        while True:
+            if self._buffered_activities:
+                return self._buffered_activities.pop(0)
+            self._activity_wake.clear()
+            found = await self._poll(self._workitems, 1)
+            if found:
+                return found[0]
+            await self._wait(self._activity_wake, interval)
+            interval = min(self.max_poll_interval, interval * 2)
+
+    async def ack(self, deliveries: list[Delivery]) -> None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        async def delete(delivery: Delivery) -> None:
+            try:
+                await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
+            except ResourceNotFoundError:
+                log.warning("Message %s was already gone (visibility timeout expired?)", delivery.extra["id"])
+            if delivery.extra.get("blob"):
+                try:
+                    await self._blobs.get_blob_client(self.large_container, delivery.extra["blob"]).delete_blob()
+                except ResourceNotFoundError:
+                    pass
+
+        await asyncio.gather(*[delete(d) for d in deliveries if d.queue is not None])
+
+    async def renew(self, deliveries: list[Delivery]) -> None:
+        for delivery in deliveries:
+            if delivery.queue is None:
+                continue
+            try:
+                updated = await delivery.queue.update_message(
+                    delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
+                )
+                delivery.receipt = updated.pop_receipt
+                delivery.received_at = asyncio.get_running_loop().time()
+            except Exception:
+                log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
+
+    def pending(self) -> int:
+        return 0
+
+    def fire_due_timers(self) -> int:
+        return 0

@@ -1,0 +1,1 @@
+"""Orchestrator functions: deterministic workflow code, replayed by the Durable runtime."""

@@ -1,0 +1,125 @@
+"""A small app that exercises the local host's Durable semantics in tests."""
+
+from datetime import timedelta
+
+import azure.durable_functions as df
+import azure.functions as func
+
+app = df.DFApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+FLAKY_CALLS: dict[str, int] = {}
+
+
+@app.route(route="start/{name}/{instance_id?}", methods=["POST"])
+@app.durable_client_input(client_name="client")
+async def start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    body = req.get_json() if req.get_body() else None
+    instance_id = await client.start_new(req.route_params["name"], req.route_params.get("instance_id"), body)
+    return client.create_check_status_response(req, instance_id)
+
+
+@app.route(route="status/{instance_id}", methods=["GET"])
+@app.durable_client_input(client_name="client")
+async def status(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    found = await client.get_status(req.route_params["instance_id"], show_input=True)
+    if found.runtime_status is None:
+        return func.HttpResponse("{}", status_code=404, mimetype="application/json")
+    return func.HttpResponse(
+        f'{{"runtimeStatus": "{found.runtime_status.value}"}}', mimetype="application/json"
+    )
+
+
+@app.orchestration_trigger(context_name="context")
+def Chain(context: df.DurableOrchestrationContext):
+    name = context.get_input()
+    first = yield context.call_activity("Hello", name)
+    second = yield context.call_activity("Hello", first)
+    context.set_custom_status({"done": 2})
+    return second
+
+
+@app.orchestration_trigger(context_name="context")
+def FanOut(context: df.DurableOrchestrationContext):
+    count = context.get_input()
+    results = yield context.task_all([context.call_activity("Square", i) for i in range(count)])
+    return sum(results)
+
+
+@app.orchestration_trigger(context_name="context")
+def Approval(context: df.DurableOrchestrationContext):
+    hours = context.get_input() or 72
+    timer = context.create_timer(context.current_utc_datetime + timedelta(hours=hours))
+    decision = context.wait_for_external_event("Decision")
+    winner = yield context.task_any([decision, timer])
+    if winner == decision:
+        timer.cancel()
+        return {"decision": decision.result}
+    return {"decision": "expired"}
+
+
+@app.orchestration_trigger(context_name="context")
+def LateWaiter(context: df.DurableOrchestrationContext):
+    yield context.create_timer(context.current_utc_datetime + timedelta(minutes=5))
+    value = yield context.wait_for_external_event("Early")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def Failing(context: df.DurableOrchestrationContext):
+    yield context.call_activity("Explode", "bad")
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def CallsMissing(context: df.DurableOrchestrationContext):
+    yield context.call_activity("NoSuchActivity", None)
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def Parent(context: df.DurableOrchestrationContext):
+    child_id = f"{context.instance_id}-child"
+    value = yield context.call_sub_orchestrator("Chain", "sub", child_id)
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def Counter(context: df.DurableOrchestrationContext):
+    count = context.get_input() or 0
+    if count >= 3:
+        return count
+    yield context.create_timer(context.current_utc_datetime + timedelta(seconds=1))
+    context.continue_as_new(count + 1)
+    return None
+
+
+@app.orchestration_trigger(context_name="context")
+def Waiter(context: df.DurableOrchestrationContext):
+    value = yield context.wait_for_external_event("Go")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def UsesEntity(context: df.DurableOrchestrationContext):
+    entity = df.EntityId("Counter", "one")
+    value = yield context.call_entity(entity, "get")
+    return value
+
+
+@app.activity_trigger(input_name="name")
+def Hello(name: str) -> str:
+    return f"Hello {name}"
+
+
+@app.activity_trigger(input_name="value")
+async def Square(value: int) -> int:
+    return value * value
+
+
+@app.activity_trigger(input_name="value")
+def Explode(value: str) -> None:
+    raise ValueError(f"cannot handle {value}")
+
+
+@app.orchestration_trigger(context_name="context")
+def Echo(context: df.DurableOrchestrationContext):
+    return context.get_input()

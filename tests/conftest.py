@@ -1,0 +1,32 @@
+"""Shared fixtures: one Azurite per test session, on free ports, in memory."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tools import azurite as azurite_control
+
+
+@pytest.fixture(scope="session")
+def azurite() -> Iterator[azurite_control.Azurite]:
+    """A private Azurite for the whole run; the app's settings point at it."""
+    server = azurite_control.start()
+    previous = os.environ.get("AzureWebJobsStorage")
+    os.environ["AzureWebJobsStorage"] = server.connection_string
+    try:
+        yield server
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("AzureWebJobsStorage", None)
+        else:
+            os.environ["AzureWebJobsStorage"] = previous
+
+
+@pytest.fixture(scope="session")
+def storage_connection(azurite: azurite_control.Azurite) -> str:
+    """Connection string of the session's Azurite."""
+    return azurite.connection_string

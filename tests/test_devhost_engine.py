@@ -1,0 +1,167 @@
+"""Durable semantics of the local host, run in-process with a virtual clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from devhost.history import EventType
+from devhost.testing import LocalDurableHost
+
+SAMPLE_APP = Path(__file__).parent / "apps" / "sample"
+
+
+def kinds(record) -> list[str]:
+    return [EventType(e["EventType"]).name for e in record.history]
+
+
+async def test_chaining_history_has_the_real_shape() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("Chain", "Tokyo")
+        record = await host.wait(instance_id)
+    assert record.runtime_status == "Completed"
+    assert host.output(record) == "Hello Hello Tokyo"
+    assert record.custom_status == '{"done": 2}'
+    assert kinds(record) == [
+        "OrchestratorStarted", "ExecutionStarted", "TaskScheduled", "OrchestratorCompleted",
+        "OrchestratorStarted", "TaskCompleted", "TaskScheduled", "OrchestratorCompleted",
+        "OrchestratorStarted", "TaskCompleted", "ExecutionCompleted", "OrchestratorCompleted",
+    ]
+    scheduled = [e for e in record.history if e["EventType"] == EventType.TaskScheduled]
+    assert [e["EventId"] for e in scheduled] == [0, 1]
+    completed = [e for e in record.history if e["EventType"] == EventType.TaskCompleted]
+    assert [e["TaskScheduledId"] for e in completed] == [0, 1]
+
+
+async def test_fan_out_fan_in_with_async_activities() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("FanOut", 20)
+        record = await host.wait(instance_id)
+    assert host.output(record) == sum(i * i for i in range(20))
+    assert kinds(record).count("TaskScheduled") == 20
+
+
+async def test_completions_are_delivered_in_batches() -> None:
+    """Up to controlQueueBatchSize results reach the orchestrator in one episode."""
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("FanOut", 100)
+        record = await host.wait(instance_id)
+    episodes = kinds(record).count("OrchestratorStarted")
+    # 100 completions at <= 32 per episode need at least 4 result episodes, plus the first.
+    assert 5 <= episodes < 100
+
+
+async def test_event_beats_deadline_and_cancelled_timer_does_not_hold_instance() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("Approval", 72)
+        await host.idle()
+        assert (await host.status(instance_id)).runtime_status == "Running"
+        await host.raise_event(instance_id, "Decision", "approved")
+        record = await host.wait(instance_id)
+    # Event data is double-encoded by the SDK client (SDK issue #295): it arrives as JSON text.
+    assert host.output(record) == {"decision": '"approved"'}
+    assert "TimerCreated" in kinds(record) and "TimerFired" not in kinds(record)
+
+
+async def test_deadline_passes_on_the_virtual_clock() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("Approval", 72)
+        await host.advance(timedelta(hours=71))
+        assert (await host.status(instance_id)).runtime_status == "Running"
+        await host.advance(timedelta(hours=2))
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == {"decision": "expired"}
+
+
+async def test_event_raised_before_the_wait_is_buffered() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("LateWaiter")
+        await host.idle()
+        await host.raise_event(instance_id, "Early", "first")
+        await host.raise_event(instance_id, "Early", "second")
+        await host.advance(timedelta(minutes=6))
+        record = await host.wait(instance_id, timeout=5)
+    # The SDK keeps only the last buffered event of a name (SDK issue #507); reproduced, not fixed.
+    assert host.output(record) == '"second"'
+
+
+async def test_activity_failure_fails_instance_with_real_messages() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        record = await host.wait(await host.start("Failing"))
+    assert record.runtime_status == "Failed"
+    output = host.output(record)
+    assert output.startswith("Orchestrator function 'Failing' failed: Activity function 'Explode' failed: ")
+    assert "ValueError: cannot handle bad" in output
+
+
+async def test_unknown_activity_fails_the_instance() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        record = await host.wait(await host.start("CallsMissing"))
+    assert record.runtime_status == "Failed"
+    assert "The function 'NoSuchActivity' doesn't exist" in host.output(record)
+
+
+async def test_entities_fail_clearly_instead_of_hanging() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        record = await host.wait(await host.start("UsesEntity"))
+    assert record.runtime_status == "Failed"
+    assert "not supported by the local host" in host.output(record)
+
+
+async def test_sub_orchestration_with_explicit_id() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        record = await host.wait(await host.start("Parent", instance_id="p1"))
+        child = await host.status("p1-child")
+    assert host.output(record) == "Hello Hello sub"
+    assert child is not None and child.runtime_status == "Completed"
+    assert child.parent["OrchestrationInstance"]["InstanceId"] == "p1"
+
+
+async def test_continue_as_new_restarts_history() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("Counter", 0)
+        for _ in range(5):
+            await host.advance(timedelta(seconds=2))
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == 3
+    assert kinds(record)[:2] == ["OrchestratorStarted", "ExecutionStarted"]
+    assert kinds(record).count("ExecutionStarted") == 1
+
+
+async def test_terminate_suspend_resume() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        suspended = await host.start("Waiter")
+        await host.idle()
+        await host.engine.suspend(suspended, "pause")
+        await host.idle()
+        assert (await host.status(suspended)).runtime_status == "Suspended"
+        await host.raise_event(suspended, "Go", 1)
+        await host.idle()
+        assert (await host.status(suspended)).runtime_status == "Suspended"  # held while suspended
+        await host.engine.resume(suspended, "continue")
+        record = await host.wait(suspended, timeout=5)
+        assert host.output(record) == "1"
+
+        doomed = await host.start("Waiter")
+        await host.idle()
+        await host.engine.terminate(doomed, "no longer needed")
+        record = await host.wait(doomed, timeout=5)
+    assert record.runtime_status == "Terminated"
+    assert host.output(record) == "no longer needed"
+
+
+async def test_non_determinism_is_detected() -> None:
+    """History that does not match the replayed actions fails the instance."""
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("Waiter")
+        await host.idle()
+        record = await host.status(instance_id)
+        # Pretend an earlier version of the code had scheduled an activity.
+        from devhost.history import event
+
+        record.history.insert(2, event(EventType.TaskScheduled, record.created_time, 0, Name="Hello", Input="null"))
+        await host.engine.store.save(record)
+        await host.raise_event(instance_id, "Go", 1)
+        record = await host.wait(instance_id, timeout=5)
+    assert record.runtime_status == "Failed"
+    assert "Non-deterministic workflow detected" in host.output(record)

@@ -1,0 +1,1 @@
+"""Developer tooling: Azurite control, sample data, local run. Not deployed."""
