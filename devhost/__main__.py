@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 from pathlib import Path
 
+from .config import ConfigurationError
 from .server import serve
 
 
@@ -19,12 +19,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-dir", type=Path, default=Path("."), help="folder holding function_app.py (default: .)")
     parser.add_argument("--port", type=int, default=7071, help="HTTP port (default: 7071)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    parser.add_argument(
+        "--state", choices=("azure", "memory"), default="azure",
+        help="where orchestration state lives: the task hub in AzureWebJobsStorage (default) or memory",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.app_dir, args.port, args.host))
+    try:
+        asyncio.run(serve(args.app_dir, args.port, args.host, args.state))
+    except KeyboardInterrupt:
+        pass
+    except ConfigurationError as error:
+        raise SystemExit(f"devhost: {error}") from None
 
 
 if __name__ == "__main__":

@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_HUB_NAME = "TestHubName"
+STORAGE_SETTING = "AzureWebJobsStorage"
+DEVELOPMENT_STORAGE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+    "QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
 _SETTING_REFERENCE = re.compile(r"^%([^%]+)%$")
 
 
@@ -29,6 +37,28 @@ def load_local_settings(app_dir: Path) -> dict[str, str]:
             os.environ[key] = str(value)
             applied[key] = str(value)
     return applied
+
+
+class ConfigurationError(RuntimeError):
+    """The host cannot start with the current settings."""
+
+
+def storage_connection_string() -> str:
+    """The task hub's storage connection (`AzureWebJobsStorage`), with the emulator shorthand spelled out."""
+    value = os.environ.get(STORAGE_SETTING, "").strip()
+    if not value:
+        raise ConfigurationError(
+            f"{STORAGE_SETTING} is not set: put it in local.settings.json (UseDevelopmentStorage=true for Azurite) "
+            "or run with --state memory."
+        )
+    if value.replace(" ", "").lower() == "usedevelopmentstorage=true":
+        return DEVELOPMENT_STORAGE
+    if "AccountKey=" not in value and "SharedAccessSignature=" not in value:
+        raise ConfigurationError(
+            f"{STORAGE_SETTING} must be a connection string with a key or SAS for the local host "
+            "(identity-based connections are supported by the Azure Functions host only)."
+        )
+    return value
 
 
 def resolve_setting_reference(value: str | None) -> str | None:

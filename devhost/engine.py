@@ -17,11 +17,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from .app_loader import FunctionIndex
@@ -37,6 +38,8 @@ log = logging.getLogger("devhost.engine")
 
 _CONTROL_EVENTS = (EventType.ExecutionTerminated, EventType.ExecutionSuspended, EventType.ExecutionResumed)
 _INVALID_ID_CHARS = set("/\\#?")
+_SCHEDULING_EVENTS = (EventType.TaskScheduled, EventType.TimerCreated, EventType.SubOrchestrationInstanceCreated)
+OUT_OF_ORDER_DELAY = timedelta(seconds=1)
 _RESULT_KEYS = {
     EventType.TaskCompleted: "TaskScheduledId",
     EventType.TaskFailed: "TaskScheduledId",
@@ -56,6 +59,22 @@ class InstanceGone(Exception):
 
 class InvalidRequest(ValueError):
     """A client request the real host refuses with 400."""
+
+
+@dataclass
+class EngineStats:
+    """Counters for benchmarks and diagnostics."""
+
+    episodes: int = 0
+    orchestrator_cpu_seconds: float = 0.0
+    activities: int = 0
+
+
+def _timed_invoke(fn: Any, payload: dict[str, Any]) -> tuple[Any, float]:
+    """Run one orchestrator episode on this thread and measure its CPU time (the SDK's replay)."""
+    started = time.thread_time()
+    reply = invoke_orchestrator(fn, payload)
+    return reply, time.thread_time() - started
 
 
 @dataclass
@@ -96,6 +115,7 @@ class Engine:
         self.store: InstanceStore = store or MemoryStore()
         self.transport: Transport = transport or MemoryTransport(self.clock)
         self._renew_interval = renew_interval
+        self.stats = EngineStats()
         self._activity_names = frozenset(index.activities)
         self._orchestrator_names = frozenset(index.orchestrators)
         self._inbox: dict[str, list[Delivery]] = defaultdict(list)
@@ -143,7 +163,7 @@ class Engine:
             )
         instance_id = instance_id if instance_id is not None else uuid.uuid4().hex
         validate_instance_id(instance_id)
-        existing = await self.store.get(instance_id)
+        existing = await self.store.get(instance_id, history=False)
         if existing and existing.runtime_status in RUNNING_STATES and self.settings.overridable_states != "AnyState":
             raise InvalidRequest(
                 f"An Orchestration instance with the status {existing.runtime_status} already exists."
@@ -185,15 +205,15 @@ class Engine:
         await self._create(target, record.name, record.input)
         return target
 
-    async def get(self, instance_id: str) -> InstanceRecord | None:
-        return await self.store.get(instance_id)
+    async def get(self, instance_id: str, history: bool = True) -> InstanceRecord | None:
+        return await self.store.get(instance_id, history)
 
     async def query(self, query: InstanceQuery) -> list[InstanceRecord]:
         return await self.store.query(query)
 
     async def purge(self, instance_id: str) -> int:
         """Delete a finished instance's state; running ones are refused."""
-        record = await self.store.get(instance_id)
+        record = await self.store.get(instance_id, history=False)
         if record is None:
             return 0
         if not record.is_terminal:
@@ -229,7 +249,7 @@ class Engine:
     # -- internals -------------------------------------------------------------
 
     async def _require(self, instance_id: str) -> InstanceRecord:
-        record = await self.store.get(instance_id)
+        record = await self.store.get(instance_id, history=False)
         if record is None:
             raise InstanceNotFound(instance_id)
         return record
@@ -313,6 +333,7 @@ class Engine:
                                Reason=reason, Details=None)
         else:
             outcome = await invoke_activity(fn, name, scheduled.get("Input"), self._activity_pool)
+            self.stats.activities += 1
             if outcome.failed:
                 completion = event(
                     EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
@@ -361,6 +382,7 @@ class Engine:
             log.warning("Dropping %d message(s) for unknown instance %s", len(batch), instance_id)
             return batch
         current = self._current(record, batch)
+        current = await self._defer_out_of_order(record, current)
         if record.is_terminal or not current:
             if current:
                 log.info("Dropping %d message(s) for finished instance %s", len(current), instance_id)
@@ -446,6 +468,22 @@ class Engine:
             kept.append(delivery)
         return kept
 
+    async def _defer_out_of_order(self, record: InstanceRecord, deliveries: list[Delivery]) -> list[Delivery]:
+        """A result whose scheduling event is not in history yet (a crash between sending work and
+        checkpointing) waits: it is sent again shortly, as DurableTask.AzureStorage does."""
+        scheduled = {e["EventId"] for e in record.history if e["EventType"] in _SCHEDULING_EVENTS}
+        kept = []
+        for delivery in deliveries:
+            message = delivery.message
+            key = _RESULT_KEYS.get(message.event["EventType"])
+            if key and not record.is_terminal and message.event.get(key) not in scheduled:
+                log.info("Deferring out-of-order %s for %s", EventType(message.event["EventType"]).name,
+                         record.instance_id)
+                await self.transport.send([message], visible_at=self.clock.now() + OUT_OF_ORDER_DELAY)
+            else:
+                kept.append(delivery)
+        return kept
+
     async def _defer_early_timers(self, deliveries: list[Delivery], now: datetime) -> list[Delivery]:
         """Timers longer than a queue's maximum delay arrive early: send them again."""
         kept = []
@@ -504,7 +542,9 @@ class Engine:
         else:
             payload = self._payload(record, history)
             loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(self._orchestrator_pool, invoke_orchestrator, fn, payload)
+            reply, cpu = await loop.run_in_executor(self._orchestrator_pool, _timed_invoke, fn, payload)
+            self.stats.episodes += 1
+            self.stats.orchestrator_cpu_seconds += cpu
             state = reply.state
             try:
                 shim = ShimReplay(

@@ -165,13 +165,14 @@ class ManagementApi:
         return self._check_status(request, instance_id)
 
     async def status(self, request: web.Request) -> web.Response:
-        record = await self.engine.get(request.match_info["instance_id"])
+        show_history = _flag(request, "showHistory")
+        record = await self.engine.get(request.match_info["instance_id"], history=show_history)
         if record is None:
             return web.Response(status=404)
         body = status_body(
             record,
             show_input=_flag(request, "showInput", True),
-            show_history=_flag(request, "showHistory"),
+            show_history=show_history,
             show_history_output=_flag(request, "showHistoryOutput"),
         )
         if record.is_terminal:

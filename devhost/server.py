@@ -13,7 +13,8 @@ from aiohttp import web
 
 from .app_loader import FunctionIndex, index_functions, load_app
 from .client_binding import client_binding_json
-from .config import DurableSettings, load_local_settings
+from .clock import Clock
+from .config import DurableSettings, load_local_settings, storage_connection_string
 from .engine import Engine
 from .http_triggers import HttpTriggers
 from .management_api import ManagementApi
@@ -33,14 +34,15 @@ BANNER = """\
 class LocalHost:
     """The running host: engine plus HTTP application."""
 
-    def __init__(self, app_dir: Path, port: int, host: str = "127.0.0.1"):
+    def __init__(self, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure"):
         self.app_dir = app_dir.resolve()
         self.port = port
         self.bind = host
+        self.state = state
         load_local_settings(self.app_dir)
         self.settings = DurableSettings.from_host_json(self.app_dir)
         self.index: FunctionIndex = index_functions(load_app(self.app_dir))
-        self.engine = Engine(self.index, self.settings)
+        self.engine = self._engine()
         self.origin = f"http://localhost:{port}"
         self._http_pool = ThreadPoolExecutor(int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8), "http")
         self.http = HttpTriggers(self.index.http, self._client_json, self._http_pool)
@@ -49,6 +51,26 @@ class LocalHost:
             self.index.timers, self.engine.clock, self._http_pool, lambda binding: self._client_json(None, binding),
         )
         self._runner: web.AppRunner | None = None
+
+    def _engine(self) -> Engine:
+        """An engine whose state lives in Azure Storage (the task hub's account) or, on request, in memory."""
+        if self.state == "memory":
+            return Engine(self.index, self.settings)
+        from .table_store import TableInstanceStore
+        from .transport import AzureQueueTransport
+
+        connection = storage_connection_string()
+        clock = Clock()
+        visibility = int(os.environ.get("DEVHOST_VISIBILITY_TIMEOUT_SECONDS") or 30)
+        return Engine(
+            self.index, self.settings, clock=clock,
+            store=TableInstanceStore(connection, self.settings.hub_name),
+            transport=AzureQueueTransport(
+                connection, self.settings.hub_name, clock,
+                partition_count=self.settings.partition_count, visibility_timeout=visibility,
+            ),
+            renew_interval=max(1.0, visibility / 3),
+        )
 
     def _client_json(self, request: web.Request | None, binding: dict[str, Any]) -> str:
         hub = binding.get("taskHub") or self.settings.hub_name
@@ -64,7 +86,10 @@ class LocalHost:
         return web.Response(text="devhost is running. The app's functions are served under /api/.\n")
 
     def describe(self) -> str:
-        lines = [BANNER, f"App: {self.app_dir}", f"Task hub: {self.settings.hub_name}", "", "Functions:"]
+        where = ("in memory (lost on exit)" if self.state == "memory" else
+                 f"Azure Storage: tables {self.settings.hub_name}Instances/History, "
+                 f"queues {self.settings.hub_name.lower()}-control-NN/-workitems")
+        lines = [BANNER, f"App: {self.app_dir}", f"Task hub: {self.settings.hub_name} ({where})", "", "Functions:"]
         for name, methods, url in self.http.urls(self.origin):
             lines.append(f"  {name}: [{methods}] {url}")
         durable_kinds = (
@@ -99,9 +124,9 @@ class LocalHost:
         self._http_pool.shutdown(wait=False, cancel_futures=True)
 
 
-async def serve(app_dir: Path, port: int, host: str = "127.0.0.1") -> None:
+async def serve(app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure") -> None:
     """Run until cancelled (Ctrl-C)."""
-    local = LocalHost(app_dir, port, host)
+    local = LocalHost(app_dir, port, host, state)
     print(local.describe(), flush=True)
     await local.start()
     print(f"\nListening on http://{host}:{port} (Ctrl-C to stop)", flush=True)

@@ -71,8 +71,8 @@ class InstanceStore(Protocol):
 
     async def close(self) -> None: ...
 
-    async def get(self, instance_id: str) -> InstanceRecord | None:
-        """The instance and its current execution's history."""
+    async def get(self, instance_id: str, history: bool = True) -> InstanceRecord | None:
+        """The instance, with its current execution's history unless `history` is False."""
 
     async def create(self, record: InstanceRecord) -> None:
         """Start a new execution (start, restart, continue-as-new), replacing the previous one."""
@@ -100,7 +100,7 @@ class MemoryStore:
     async def close(self) -> None:
         return None
 
-    async def get(self, instance_id: str) -> InstanceRecord | None:
+    async def get(self, instance_id: str, history: bool = True) -> InstanceRecord | None:
         record = self._records.get(instance_id)
         return record.copy() if record else None
 

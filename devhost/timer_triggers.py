@@ -18,7 +18,7 @@ from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 
-import azure.functions as func
+from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 from .app_loader import Function
@@ -62,8 +62,11 @@ class TimerTriggers:
         self.runs: dict[str, int] = {fn.name: 0 for fn in functions}
 
     def start(self) -> None:
+        """Schedule every timer function from now on (the first occurrence is fixed at start)."""
+        now = self.clock.now()
         for fn in self.functions:
-            self._tasks.append(asyncio.create_task(self._loop(fn)))
+            first_due = next_occurrence(fn.trigger["schedule"], now)
+            self._tasks.append(asyncio.create_task(self._loop(fn, first_due)))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -74,11 +77,10 @@ class TimerTriggers:
         """Re-check schedules now (after a virtual clock moved)."""
         self._wake.set()
 
-    async def _loop(self, fn: Function) -> None:
+    async def _loop(self, fn: Function, due: datetime) -> None:
         schedule = fn.trigger["schedule"]
         if fn.trigger.get("runOnStartup"):
             await self._invoke(fn, past_due=False)
-        due = next_occurrence(schedule, self.clock.now())
         while True:
             if self.clock.now() >= due:
                 past_due = self.clock.now() - due > timedelta(seconds=30)
@@ -89,7 +91,7 @@ class TimerTriggers:
             await self.clock.sleep_until(due, self._wake)
 
     async def _invoke(self, fn: Function, *, past_due: bool) -> None:
-        request = func.TimerRequest(past_due=past_due)
+        request = TimerRequest(past_due=past_due)
         kwargs: dict[str, Any] = {fn.trigger["name"]: request}
         for binding in fn.bindings:
             if binding.get("type") == "durableClient" and self.client_json is not None:

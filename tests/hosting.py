@@ -57,7 +57,7 @@ def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = No
     raise RuntimeError(f"devhost did not start within {timeout}s:\n{host.log()}")
 
 
-def wait_for_status(status_url: str, timeout: float = 30) -> dict:
+def wait_for_status(status_url: str, timeout: float = 30, interval: float = 0.1) -> dict:
     """Poll a statusQueryGetUri until the instance is finished; return the final body."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -65,5 +65,5 @@ def wait_for_status(status_url: str, timeout: float = 30) -> dict:
         if response.status_code == 200:
             return response.json()
         assert response.status_code == 202, response.text
-        time.sleep(0.1)
+        time.sleep(interval)
     raise AssertionError(f"instance did not finish within {timeout}s: {requests.get(status_url, timeout=10).text}")

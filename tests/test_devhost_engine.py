@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -165,3 +166,114 @@ async def test_non_determinism_is_detected() -> None:
         record = await host.wait(instance_id, timeout=5)
     assert record.runtime_status == "Failed"
     assert "Non-deterministic workflow detected" in host.output(record)
+
+
+def sample_module():
+    import sys
+
+    target = SAMPLE_APP.resolve() / "function_app.py"
+    return next(m for m in list(sys.modules.values())
+                if getattr(m, "__file__", None) and Path(m.__file__).resolve() == target)
+
+
+async def wait_until(host: LocalDurableHost, instance_id: str, condition) -> None:
+    """Poll an instance until `condition(record)` holds (idle() would wait for blocked activities)."""
+    for _ in range(5000):
+        record = await host.status(instance_id)
+        if record is not None and condition(record):
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"condition never held for {instance_id}")
+
+
+async def open_gate(name: str) -> None:
+    import asyncio
+
+    gates = sample_module().GATES
+    while name not in gates:
+        await asyncio.sleep(0.001)
+    gates[name].set()
+
+
+async def test_long_timers_are_split_by_the_sdk_into_legs() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("LongTimer")
+        for _ in range(3):
+            await host.advance(timedelta(days=3))
+        assert (await host.status(instance_id)).runtime_status == "Running"
+        await host.advance(timedelta(days=1, seconds=1))
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == "woke"
+    # Longer than maximumShortTimerDuration (6 days): legs of 3 days while more than 6 remain (+3, +6),
+    # then the last timer at +10 days.
+    assert kinds(record).count("TimerCreated") == 3 and kinds(record).count("TimerFired") == 3
+
+
+async def test_when_all_waits_for_every_child_even_after_a_failure() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("AllWithFailure")
+        await wait_until(host, instance_id, lambda r: "TaskFailed" in kinds(r) and kinds(r)[-1].endswith("Completed"))
+        record = await host.status(instance_id)
+        # The failure is in history, but the slow child is still open: the instance stays Running.
+        assert "TaskFailed" in kinds(record)
+        assert record.runtime_status == "Running"
+        await open_gate("slow")
+        record = await host.wait(instance_id, timeout=5)
+    assert record.runtime_status == "Completed"
+    assert host.output(record).startswith("caught: Activity function 'Explode' failed")
+
+
+async def test_open_activity_holds_the_instance_but_event_wait_does_not() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("AnyWithActivity")
+        await wait_until(host, instance_id, lambda r: "TaskScheduled" in kinds(r))
+        await host.raise_event(instance_id, "Go", None)
+        await wait_until(host, instance_id, lambda r: "EventRaised" in kinds(r))
+        # The event won, the orchestrator returned, but its activity is still running.
+        assert (await host.status(instance_id)).runtime_status == "Running"
+        await open_gate("any")
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == "event"
+
+
+async def test_sub_orchestration_with_retry() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("ParentWithRetry", instance_id="pr")
+        for _ in range(5):
+            await host.advance(timedelta(seconds=2))
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == "child ok after 2"
+    failed = [e for e in record.history if e["EventType"] == EventType.SubOrchestrationInstanceFailed]
+    assert len(failed) == 1 and "child attempt 1 failed" in failed[0]["Reason"]
+
+
+async def test_unknown_sub_orchestrator_fails_the_parent() -> None:
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        record = await host.wait(await host.start("CallsMissingChild"))
+    assert record.runtime_status == "Failed"
+    assert "The function 'NoSuchOrchestrator' doesn't exist" in host.output(record)
+
+
+async def test_timer_trigger_runs_on_its_schedule() -> None:
+    from devhost.clock import VirtualClock
+    from devhost.timer_triggers import TimerTriggers, next_occurrence
+
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        clock = host.clock
+        assert isinstance(clock, VirtualClock)
+        ticks = sample_module().TICKS
+        ticks.clear()
+        triggers = TimerTriggers(host.index.timers, clock, host.engine._activity_pool)
+        triggers.start()
+        try:
+            first = next_occurrence("0 */5 * * * *", clock.now())
+            clock.advance(first - clock.now() - timedelta(seconds=1))
+            await host.idle()
+            assert ticks == []
+            for _ in range(3):
+                clock.advance(timedelta(minutes=5))
+                for _ in range(100):
+                    await asyncio.sleep(0.001)
+            assert len(ticks) == 3
+        finally:
+            await triggers.stop()

@@ -9,14 +9,16 @@ import pytest
 import requests
 
 from tests.hosting import RunningHost, start_devhost, wait_for_status
+from tools.azurite import Azurite
 
 SAMPLE_APP = Path(__file__).parent / "apps" / "sample"
 WEBHOOK = "/runtime/webhooks/durabletask"
 
 
 @pytest.fixture(scope="module")
-def host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
-    running = start_devhost(SAMPLE_APP, tmp_path_factory.mktemp("devhost") / "host.log")
+def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHost]:
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TASKHUB_NAME": "SampleHttpHub"}
+    running = start_devhost(SAMPLE_APP, tmp_path_factory.mktemp("devhost") / "host.log", env)
     yield running
     running.stop()
 

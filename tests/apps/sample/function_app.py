@@ -123,3 +123,74 @@ def Explode(value: str) -> None:
 @app.orchestration_trigger(context_name="context")
 def Echo(context: df.DurableOrchestrationContext):
     return context.get_input()
+
+
+@app.orchestration_trigger(context_name="context")
+def LongTimer(context: df.DurableOrchestrationContext):
+    yield context.create_timer(context.current_utc_datetime + timedelta(days=10))
+    return "woke"
+
+
+@app.orchestration_trigger(context_name="context")
+def AllWithFailure(context: df.DurableOrchestrationContext):
+    tasks = [context.call_activity("Explode", "x"), context.call_activity("Gate", "slow")]
+    try:
+        yield context.task_all(tasks)
+    except Exception as error:
+        return f"caught: {str(error).splitlines()[0]}"
+    return "unreachable"
+
+
+@app.orchestration_trigger(context_name="context")
+def AnyWithActivity(context: df.DurableOrchestrationContext):
+    event = context.wait_for_external_event("Go")
+    work = context.call_activity("Gate", "any")
+    winner = yield context.task_any([event, work])
+    return "event" if winner == event else "activity"
+
+
+@app.orchestration_trigger(context_name="context")
+def ParentWithRetry(context: df.DurableOrchestrationContext):
+    retry = df.RetryOptions(first_retry_interval_in_milliseconds=1000, max_number_of_attempts=3)
+    value = yield context.call_sub_orchestrator_with_retry("FlakyChild", retry, None, f"{context.instance_id}-c")
+    return value
+
+
+@app.orchestration_trigger(context_name="context")
+def FlakyChild(context: df.DurableOrchestrationContext):
+    attempt = yield context.call_activity("CountCalls", context.instance_id)
+    if attempt < 2:
+        raise ValueError(f"child attempt {attempt} failed")
+    return f"child ok after {attempt}"
+
+
+@app.orchestration_trigger(context_name="context")
+def CallsMissingChild(context: df.DurableOrchestrationContext):
+    yield context.call_sub_orchestrator("NoSuchOrchestrator", None)
+    return "unreachable"
+
+
+GATES: dict[str, "object"] = {}
+
+
+@app.activity_trigger(input_name="name")
+async def Gate(name: str) -> str:
+    import asyncio
+
+    gate = GATES.setdefault(name, asyncio.Event())
+    await gate.wait()
+    return f"gate {name} opened"
+
+
+@app.activity_trigger(input_name="key")
+def CountCalls(key: str) -> int:
+    FLAKY_CALLS[key] = FLAKY_CALLS.get(key, 0) + 1
+    return FLAKY_CALLS[key]
+
+
+@app.timer_trigger(schedule="0 */5 * * * *", arg_name="timer")
+def EveryFiveMinutes(timer: func.TimerRequest) -> None:
+    TICKS.append(timer.past_due)
+
+
+TICKS: list[bool] = []
