@@ -32,17 +32,26 @@ BANNER = """\
 
 
 class LocalHost:
-    """The running host: engine plus HTTP application."""
+    """The running host: an engine plus the HTTP application and timer triggers around it."""
 
-    def __init__(self, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure"):
-        self.app_dir = app_dir.resolve()
+    def __init__(
+        self,
+        index: FunctionIndex,
+        settings: DurableSettings,
+        engine: Engine,
+        port: int,
+        host: str = "127.0.0.1",
+        *,
+        app_dir: Path | None = None,
+        state: str = "azure",
+    ):
+        self.index = index
+        self.settings = settings
+        self.engine = engine
         self.port = port
         self.bind = host
+        self.app_dir = app_dir
         self.state = state
-        load_local_settings(self.app_dir)
-        self.settings = DurableSettings.from_host_json(self.app_dir)
-        self.index: FunctionIndex = index_functions(load_app(self.app_dir))
-        self.engine = self._engine()
         self.origin = f"http://localhost:{port}"
         self._http_pool = ThreadPoolExecutor(int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8), "http")
         self.http = HttpTriggers(self.index.http, self._client_json, self._http_pool)
@@ -52,25 +61,14 @@ class LocalHost:
         )
         self._runner: web.AppRunner | None = None
 
-    def _engine(self) -> Engine:
-        """An engine whose state lives in Azure Storage (the task hub's account) or, on request, in memory."""
-        if self.state == "memory":
-            return Engine(self.index, self.settings)
-        from .table_store import TableInstanceStore
-        from .transport import AzureQueueTransport
-
-        connection = storage_connection_string()
-        clock = Clock()
-        visibility = int(os.environ.get("DEVHOST_VISIBILITY_TIMEOUT_SECONDS") or 30)
-        return Engine(
-            self.index, self.settings, clock=clock,
-            store=TableInstanceStore(connection, self.settings.hub_name),
-            transport=AzureQueueTransport(
-                connection, self.settings.hub_name, clock,
-                partition_count=self.settings.partition_count, visibility_timeout=visibility,
-            ),
-            renew_interval=max(1.0, visibility / 3),
-        )
+    @classmethod
+    def for_app(cls, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure") -> LocalHost:
+        """Load an app folder as the Functions host would: settings, host.json, indexing."""
+        app_dir = app_dir.resolve()
+        load_local_settings(app_dir)
+        settings = DurableSettings.from_host_json(app_dir)
+        index = index_functions(load_app(app_dir))
+        return cls(index, settings, build_engine(index, settings, state), port, host, app_dir=app_dir, state=state)
 
     def _client_json(self, request: web.Request | None, binding: dict[str, Any]) -> str:
         hub = binding.get("taskHub") or self.settings.hub_name
@@ -124,9 +122,30 @@ class LocalHost:
         self._http_pool.shutdown(wait=False, cancel_futures=True)
 
 
+def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "azure") -> Engine:
+    """An engine whose state lives in Azure Storage (the task hub's account) or, on request, in memory."""
+    if state == "memory":
+        return Engine(index, settings)
+    from .table_store import TableInstanceStore
+    from .transport import AzureQueueTransport
+
+    connection = storage_connection_string()
+    clock = Clock()
+    visibility = int(os.environ.get("DEVHOST_VISIBILITY_TIMEOUT_SECONDS") or 30)
+    return Engine(
+        index, settings, clock=clock,
+        store=TableInstanceStore(connection, settings.hub_name),
+        transport=AzureQueueTransport(
+            connection, settings.hub_name, clock,
+            partition_count=settings.partition_count, visibility_timeout=visibility,
+        ),
+        renew_interval=max(1.0, visibility / 3),
+    )
+
+
 async def serve(app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure") -> None:
     """Run until cancelled (Ctrl-C)."""
-    local = LocalHost(app_dir, port, host, state)
+    local = LocalHost.for_app(app_dir, port, host, state)
     print(local.describe(), flush=True)
     await local.start()
     print(f"\nListening on http://{host}:{port} (Ctrl-C to stop)", flush=True)

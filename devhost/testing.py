@@ -12,6 +12,7 @@ orchestrator sees what it would see behind the real host.
 from __future__ import annotations
 
 import json
+import socket
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,15 @@ from .app_loader import FunctionIndex, index_functions, load_app
 from .clock import Clock, VirtualClock
 from .config import DurableSettings
 from .engine import Engine
+from .server import LocalHost
 from .store import InstanceRecord
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class LocalDurableHost:
@@ -35,6 +44,7 @@ class LocalDurableHost:
         app: Any = None,
         virtual_clock: bool = False,
         settings: DurableSettings | None = None,
+        serve_http: bool = False,
     ):
         if app is None:
             if app_dir is None:
@@ -44,13 +54,31 @@ class LocalDurableHost:
         self.settings = settings or (DurableSettings.from_host_json(app_dir) if app_dir else DurableSettings())
         self.clock: Clock = VirtualClock() if virtual_clock else Clock()
         self.engine = Engine(self.index, self.settings, clock=self.clock)
+        self.server: LocalHost | None = None
+        if serve_http:
+            # HTTP triggers, the management API and timer triggers, on a free port: needed when
+            # functions use the durableClient binding (the SDK client talks HTTP to the host).
+            self.server = LocalHost(self.index, self.settings, self.engine, free_port())
+
+    @property
+    def base_url(self) -> str:
+        """Where HTTP triggers and the management API answer (serve_http=True)."""
+        if self.server is None:
+            raise RuntimeError("Create the host with serve_http=True to call it over HTTP.")
+        return f"http://127.0.0.1:{self.server.port}"
 
     async def __aenter__(self) -> LocalDurableHost:
-        await self.engine.start()
+        if self.server is not None:
+            await self.server.start()
+        else:
+            await self.engine.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.engine.stop()
+        if self.server is not None:
+            await self.server.stop()
+        else:
+            await self.engine.stop()
 
     async def start(self, orchestrator: str, input_value: Any = None, instance_id: str | None = None) -> str:
         """Start an instance as `DurableOrchestrationClient.start_new` would."""
@@ -76,6 +104,8 @@ class LocalDurableHost:
         await self.idle()
         self.clock.advance(delta)
         self.engine.transport.fire_due_timers()
+        if self.server is not None:
+            self.server.timers.poke()
         await self.idle()
 
     async def status(self, instance_id: str) -> InstanceRecord | None:

@@ -277,3 +277,17 @@ async def test_timer_trigger_runs_on_its_schedule() -> None:
             assert len(ticks) == 3
         finally:
             await triggers.stop()
+
+
+async def test_in_process_host_can_serve_http_for_client_bindings() -> None:
+    import aiohttp
+
+    serving = LocalDurableHost(SAMPLE_APP, virtual_clock=True, serve_http=True)
+    async with serving as host, aiohttp.ClientSession() as http:
+        async with http.post(f"{host.base_url}/api/start/Chain", json="Rome") as response:
+            assert response.status == 202
+            instance_id = (await response.json())["id"]
+        record = await host.wait(instance_id)
+        assert host.output(record) == "Hello Hello Rome"
+        async with http.get(f"{host.base_url}/api/status/{instance_id}") as response:
+            assert (await response.json()) == {"runtimeStatus": "Completed"}
