@@ -304,7 +304,8 @@ class Engine:
         while True:
             await asyncio.sleep(interval)
             threshold = asyncio.get_running_loop().time() - interval
-            stale = [d for d in self._owned if d.received_at and d.received_at < threshold]
+            owned = [*self._owned, *self.transport.local_backlog()]
+            stale = [d for d in owned if d.received_at and d.received_at < threshold]
             if stale:
                 await self.transport.renew(stale)
 

@@ -17,6 +17,7 @@ written for the real extension read it unchanged:
 
 from __future__ import annotations
 
+import collections
 import gzip
 import json
 from datetime import datetime
@@ -28,9 +29,10 @@ from azure.data.tables import UpdateMode
 
 from .history import Event, EventType, format_time, parse_time
 from .store import InstanceQuery, InstanceRecord
-from .transport import QUEUE_API_VERSION
+from .transport import QUEUE_API_VERSION, local_transport
 
 SENTINEL = "sentinel"
+CACHE_SIZE = 2000
 MAX_INLINE_CHARS = 30_000  # a table property holds 64 KiB of UTF-16
 BATCH_LIMIT = 99  # entity-group transactions take 100 operations; one is kept for the sentinel
 _JSON_FIELDS = ("OrchestrationInstance", "ParentInstance", "FailureDetails", "Tags")
@@ -66,14 +68,18 @@ class TableInstanceStore:
         from azure.storage.blob.aio import BlobServiceClient
 
         self.hub = hub_name
-        self._service = TableServiceClient.from_connection_string(connection_string)
-        self._blob_service = BlobServiceClient.from_connection_string(connection_string, api_version=QUEUE_API_VERSION)
+        self._service = TableServiceClient.from_connection_string(connection_string, transport=local_transport())
+        self._blob_service = BlobServiceClient.from_connection_string(
+            connection_string, api_version=QUEUE_API_VERSION, transport=local_transport())
         self.instances_table = f"{hub_name}Instances"
         self.history_table = f"{hub_name}History"
         self.container = f"{hub_name.lower()}-largemessages"
         self._instances = self._service.get_table_client(self.instances_table)
         self._history = self._service.get_table_client(self.history_table)
         self._sentinel_etags: dict[str, str] = {}
+        # The local host is the only writer of its task hub, so what it last wrote is what the
+        # tables hold: episodes read it from here instead of re-reading the whole history.
+        self._cache: collections.OrderedDict[str, InstanceRecord] = collections.OrderedDict()
 
     async def open(self) -> None:
         for name in (self.instances_table, self.history_table):
@@ -95,6 +101,10 @@ class TableInstanceStore:
     # -- reads ----------------------------------------------------------------------------
 
     async def get(self, instance_id: str, history: bool = True) -> InstanceRecord | None:
+        cached = self._cache.get(instance_id) if history else None
+        if cached is not None:
+            self._cache.move_to_end(instance_id)
+            return cached.copy()
         key = sanitize_key(instance_id)
         try:
             row = await self._instances.get_entity(key, "")
@@ -118,7 +128,14 @@ class TableInstanceStore:
         started = next((e for e in record.history if e["EventType"] == EventType.ExecutionStarted), None)
         record.parent = started.get("ParentInstance") if started else None
         await self._repair_status(record)
+        self._remember(record)
         return record
+
+    def _remember(self, record: InstanceRecord) -> None:
+        self._cache[record.instance_id] = record.copy()
+        self._cache.move_to_end(record.instance_id)
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
 
     async def _repair_status(self, record: InstanceRecord) -> None:
         """History is written before the Instances row: after a crash between the two, the
@@ -167,14 +184,18 @@ class TableInstanceStore:
         entity = {"PartitionKey": key, "RowKey": SENTINEL, "ExecutionId": record.execution_id}
         result = await self._history.upsert_entity(entity, mode=UpdateMode.REPLACE)
         self._sentinel_etags[record.instance_id] = result["etag"]
+        self._cache.pop(record.instance_id, None)
         if record.history:
             await self._append(record, 0)
         await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.REPLACE)
+        self._remember(record)
 
     async def save(self, record: InstanceRecord, first_new_event: int = 0) -> None:
+        self._cache.pop(record.instance_id, None)  # forgotten unless the whole write succeeds
         if len(record.history) > first_new_event:
             await self._append(record, first_new_event)
         await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.REPLACE)
+        self._remember(record)
 
     async def delete(self, instance_id: str) -> bool:
         key = sanitize_key(instance_id)
@@ -191,6 +212,7 @@ class TableInstanceStore:
         async for blob in container.list_blobs(name_starts_with=f"{key}/"):
             await container.delete_blob(blob.name)
         self._sentinel_etags.pop(instance_id, None)
+        self._cache.pop(instance_id, None)
         return True
 
     async def _append(self, record: InstanceRecord, first: int) -> None:

@@ -8,7 +8,10 @@ Two transports with one interface:
   `{hub}-control-NN` (one per partition, instance -> partition by FNV-1a hash)
   for orchestration messages and `{hub}-workitems` for activities. A message is
   deleted only after the work it caused has been checkpointed, so a host killed
-  at any moment finds it again once its visibility timeout expires.
+  at any moment finds it again once its visibility timeout expires. Messages this
+  process sends for immediate work are sent invisible and handed over in memory
+  (it already holds their pop receipts), which saves a receive and the polling
+  delay; should the process die, they become visible and are received as usual.
 
 A received message is a `Delivery`; the engine acks it when done with it.
 """
@@ -16,6 +19,7 @@ A received message is a `Delivery`; the engine acks it when done with it.
 from __future__ import annotations
 
 import asyncio
+import collections
 import gzip
 import heapq
 import itertools
@@ -82,6 +86,9 @@ class Transport(Protocol):
     async def renew(self, deliveries: list[Delivery]) -> None:
         """Keep messages that are still being worked on invisible to other receivers."""
 
+    def local_backlog(self) -> list[Delivery]:
+        """Messages already owned by this process but not yet taken by a dispatcher."""
+
     def pending(self) -> int:
         """Messages sent but not yet received (0 when unknown); timers not yet due are excluded."""
 
@@ -139,6 +146,9 @@ class MemoryTransport:
     async def renew(self, deliveries: list[Delivery]) -> None:
         return None
 
+    def local_backlog(self) -> list[Delivery]:
+        return []
+
     def pending(self) -> int:
         return self._control.qsize() + self._activities.qsize()
 
@@ -167,6 +177,15 @@ class MemoryTransport:
 # -- Azure Storage queues ---------------------------------------------------------------------
 
 
+def local_transport() -> Any:
+    """An HTTP transport that does not read proxy and netrc settings on every request.
+
+    The default reads them per call, which costs more CPU than the local request itself."""
+    from azure.core.pipeline.transport import AioHttpTransport
+
+    return AioHttpTransport(use_env_settings=False)
+
+
 def fnv1a_32(text: str) -> int:
     """FNV-1a over the UTF-16LE bytes of `text`, as DurableTask.AzureStorage hashes instance ids."""
     value = 0x811C9DC5
@@ -193,6 +212,7 @@ class AzureQueueTransport:
         partition_count: int = 4,
         visibility_timeout: int = 30,
         max_poll_interval: float = 1.0,
+        local_activity_limit: int = 32,
     ):
         from azure.storage.blob.aio import BlobServiceClient
         from azure.storage.queue.aio import QueueServiceClient
@@ -202,8 +222,10 @@ class AzureQueueTransport:
         self.partition_count = partition_count
         self.visibility_timeout = max(1, int(visibility_timeout))
         self.max_poll_interval = max_poll_interval
-        self._queues = QueueServiceClient.from_connection_string(connection_string, api_version=QUEUE_API_VERSION)
-        self._blobs = BlobServiceClient.from_connection_string(connection_string, api_version=QUEUE_API_VERSION)
+        self._queues = QueueServiceClient.from_connection_string(
+            connection_string, api_version=QUEUE_API_VERSION, transport=local_transport())
+        self._blobs = BlobServiceClient.from_connection_string(
+            connection_string, api_version=QUEUE_API_VERSION, transport=local_transport())
         prefix = queue_prefix(hub)
         self.control_names = [f"{prefix}-control-{i:02d}" for i in range(partition_count)]
         self.workitems_name = f"{prefix}-workitems"
@@ -212,7 +234,10 @@ class AzureQueueTransport:
         self._workitems = self._queues.get_queue_client(self.workitems_name)
         self._control_wake = asyncio.Event()
         self._activity_wake = asyncio.Event()
-        self._buffered_activities: list[Delivery] = []
+        self._local_control: collections.deque[Delivery] = collections.deque()
+        self._local_activities: collections.deque[Delivery] = collections.deque()
+        self.local_activity_limit = local_activity_limit
+        self._activity_poll = asyncio.Lock()
         self._next_partition = 0
 
     async def open(self) -> None:
@@ -239,7 +264,7 @@ class AzureQueueTransport:
 
     # -- encoding -----------------------------------------------------------------------------
 
-    async def _encode(self, message: Message) -> str:
+    async def _encode(self, message: Message) -> tuple[str, str | None]:
         body = {
             "TaskMessage": {
                 "Event": message.event,
@@ -250,12 +275,13 @@ class AzureQueueTransport:
         }
         text = json.dumps(body)
         if len(text.encode()) <= LARGE_MESSAGE_BYTES:
-            return text
+            return text, None
         blob_name = f"{message.instance_id}/message-{body['MessageId']}.json.gz"
         await self._blobs.get_blob_client(self.large_container, blob_name).upload_blob(
             gzip.compress(json.dumps(body["TaskMessage"]).encode()), overwrite=True,
         )
-        return json.dumps({"TaskMessage": None, "CompressedBlobName": blob_name, "MessageId": body["MessageId"]})
+        pointer = {"TaskMessage": None, "CompressedBlobName": blob_name, "MessageId": body["MessageId"]}
+        return json.dumps(pointer), blob_name
 
     async def _decode(self, text: str) -> tuple[Message, str | None]:
         body = json.loads(text)
@@ -274,18 +300,43 @@ class AzureQueueTransport:
         if visible_at is not None:
             remaining = min(visible_at - self.clock.now(), MAX_VISIBILITY_DELAY)
             delay = max(0, math.ceil(remaining.total_seconds()))
-        await asyncio.gather(*[
-            self._control[self.partition_of(m.instance_id)].send_message(
-                await self._encode(m), visibility_timeout=delay or None,
-            )
-            for m in messages
+        if delay:
+            async def send_later(message: Message) -> None:
+                text, _ = await self._encode(message)
+                await self._control[self.partition_of(message.instance_id)].send_message(
+                    text, visibility_timeout=delay,
+                )
+
+            await asyncio.gather(*[send_later(m) for m in messages])
+            return
+        owned = await asyncio.gather(*[
+            self._send_owned(self._control[self.partition_of(m.instance_id)], m) for m in messages
         ])
-        if not delay:
-            self._control_wake.set()
+        self._local_control.extend(owned)
+        self._control_wake.set()
 
     async def send_activity(self, messages: list[Message]) -> None:
-        await asyncio.gather(*[self._workitems.send_message(await self._encode(m)) for m in messages])
+        local = max(0, self.local_activity_limit - len(self._local_activities))
+        owned = await asyncio.gather(*[self._send_owned(self._workitems, m) for m in messages[:local]])
+        self._local_activities.extend(owned)
+
+        async def send_visible(message: Message) -> None:
+            text, _ = await self._encode(message)
+            await self._workitems.send_message(text)
+
+        await asyncio.gather(*[send_visible(m) for m in messages[local:]])
         self._activity_wake.set()
+
+    async def _send_owned(self, client: Any, message: Message) -> Delivery:
+        """Send a message invisible for one visibility timeout and keep the right to delete it."""
+        text, blob_name = await self._encode(message)
+        sent = await client.send_message(text, visibility_timeout=self.visibility_timeout)
+        return Delivery(message, sent.pop_receipt, client, asyncio.get_running_loop().time(),
+                        {"id": sent.id, "blob": blob_name})
+
+    def local_backlog(self) -> list[Delivery]:
+        """Owned messages handed over in memory but not yet taken by a dispatcher (to renew)."""
+        return [*self._local_control, *self._local_activities]
 
     # -- receiving ----------------------------------------------------------------------------
 
@@ -315,6 +366,9 @@ class AzureQueueTransport:
     async def receive(self, max_messages: int) -> list[Delivery]:
         interval = 0.02
         while True:
+            if self._local_control:
+                count = min(max_messages, len(self._local_control))
+                return [self._local_control.popleft() for _ in range(count)]
             self._control_wake.clear()
             for _ in range(self.partition_count):
                 client = self._control[self._next_partition]
@@ -328,11 +382,19 @@ class AzureQueueTransport:
     async def receive_activity(self) -> Delivery:
         interval = 0.02
         while True:
-            if self._buffered_activities:
-                return self._buffered_activities.pop(0)
-            self._activity_wake.clear()
-            found = await self._poll(self._workitems, 1)
+            if self._local_activities:
+                return self._local_activities.popleft()
+            if self._activity_poll.locked():
+                # Another worker is polling; it hands surplus messages over through the deque.
+                await self._wait(self._activity_wake, interval)
+                continue
+            async with self._activity_poll:
+                self._activity_wake.clear()
+                found = await self._poll(self._workitems, 16)
             if found:
+                self._local_activities.extend(found[1:])
+                if len(found) > 1:
+                    self._activity_wake.set()
                 return found[0]
             await self._wait(self._activity_wake, interval)
             interval = min(self.max_poll_interval, interval * 2)

@@ -24,6 +24,14 @@ async def store(storage_connection: str):
     await opened.close()
 
 
+@pytest.fixture()
+async def reader(store: TableInstanceStore, storage_connection: str):
+    """A second store on the same hub with nothing cached: reads what the tables really hold."""
+    opened = TableInstanceStore(storage_connection, store.hub)
+    yield opened
+    await opened.close()
+
+
 def record(instance_id: str = "order-1", execution_id: str = "e1", status: str = "Pending") -> InstanceRecord:
     return InstanceRecord(instance_id=instance_id, name="Orch", execution_id=execution_id, runtime_status=status,
                           created_time=T0, last_updated_time=T0, input='"{\\"a\\": 1}"')
@@ -58,13 +66,13 @@ def without_nones(item: dict) -> dict:
     return {k: v for k, v in item.items() if v is not None}
 
 
-async def test_every_event_kind_round_trips(store: TableInstanceStore) -> None:
+async def test_every_event_kind_round_trips(store: TableInstanceStore, reader: TableInstanceStore) -> None:
     created = record()
     await store.create(created)
     created.history = every_kind_of_event()
     created.runtime_status = "Failed"
     await store.save(created, 0)
-    loaded = await store.get("order-1")
+    loaded = await reader.get("order-1")
     assert loaded is not None
     assert [without_nones(e) for e in loaded.history] == [without_nones(e) for e in created.history]
     assert loaded.parent == created.history[1]["ParentInstance"]
@@ -88,7 +96,7 @@ async def test_rows_use_the_real_providers_layout(store: TableInstanceStore, sto
     assert instance["ExecutionId"] == "e1" and instance["TaskHubName"] == store.hub
 
 
-async def test_appends_continue_the_row_keys(store: TableInstanceStore) -> None:
+async def test_appends_continue_the_row_keys(store: TableInstanceStore, reader: TableInstanceStore) -> None:
     created = record()
     await store.create(created)
     events = every_kind_of_event()
@@ -97,10 +105,10 @@ async def test_appends_continue_the_row_keys(store: TableInstanceStore) -> None:
     again = await store.get("order-1")
     again.history += events[6:]
     await store.save(again, 6)
-    assert [e["EventType"] for e in (await store.get("order-1")).history] == [e["EventType"] for e in events]
+    assert [e["EventType"] for e in (await reader.get("order-1")).history] == [e["EventType"] for e in events]
 
 
-async def test_continue_as_new_shows_only_the_current_execution(store: TableInstanceStore,
+async def test_continue_as_new_shows_only_the_current_execution(store: TableInstanceStore, reader: TableInstanceStore,
                                                                 storage_connection: str) -> None:
     first = record()
     await store.create(first)
@@ -110,14 +118,14 @@ async def test_continue_as_new_shows_only_the_current_execution(store: TableInst
     await store.create(second)
     second.history = every_kind_of_event("e2")[:2]
     await store.save(second, 0)
-    loaded = await store.get("order-1")
+    loaded = await reader.get("order-1")
     assert loaded.execution_id == "e2" and len(loaded.history) == 2
     raw = TableServiceClient.from_connection_string(storage_connection).get_table_client(f"{store.hub}History")
     stale = [r for r in raw.list_entities() if r.get("ExecutionId") == "e1" and r["RowKey"] != "sentinel"]
     assert len(stale) == len(first.history) - 2  # earlier execution's rows beyond the new ones stay behind
 
 
-async def test_large_values_go_to_blobs(store: TableInstanceStore) -> None:
+async def test_large_values_go_to_blobs(store: TableInstanceStore, reader: TableInstanceStore) -> None:
     big = '"' + "z" * 200_000 + '"'
     created = record()
     created.input = big
@@ -126,18 +134,18 @@ async def test_large_values_go_to_blobs(store: TableInstanceStore) -> None:
                        execution_started(T0, instance_id="order-1", execution_id="e1", name="Orch", input_json=big)]
     created.output = big
     await store.save(created, 0)
-    loaded = await store.get("order-1")
+    loaded = await reader.get("order-1")
     assert loaded.input == big and loaded.output == big and loaded.history[1]["Input"] == big
     assert await store.delete("order-1")
     container = store._blob_service.get_container_client(store.container)
     assert [b async for b in container.list_blobs()] == []
 
 
-async def test_keys_are_sanitized_and_restored(store: TableInstanceStore) -> None:
+async def test_keys_are_sanitized_and_restored(store: TableInstanceStore, reader: TableInstanceStore) -> None:
     assert sanitize_key("a^b") == "a^5Eb"
     created = record("odd^id")
     await store.create(created)
-    loaded = await store.get("odd^id")
+    loaded = await reader.get("odd^id")
     assert loaded is not None and loaded.instance_id == "odd^id"
     [found] = await store.query(InstanceQuery(instance_id_prefix="odd^"))
     assert found.instance_id == "odd^id"
@@ -186,21 +194,40 @@ async def test_two_writers_cannot_interleave(store: TableInstanceStore, storage_
         await other.close()
 
 
-async def test_many_events_in_one_save(store: TableInstanceStore) -> None:
+async def test_many_events_in_one_save(store: TableInstanceStore, reader: TableInstanceStore) -> None:
     created = record()
     await store.create(created)
     created.history = [event(EventType.OrchestratorStarted, T0)] + [
         event(EventType.TaskScheduled, T0, i, Name="Act", Input=str(i)) for i in range(250)
     ]
     await store.save(created, 0)
-    loaded = await store.get("order-1")
+    loaded = await reader.get("order-1")
     assert [e["EventId"] for e in loaded.history[1:]] == list(range(250))
 
 
-async def test_a_row_that_missed_the_end_is_repaired_from_history(store: TableInstanceStore) -> None:
+async def test_a_row_that_missed_the_end_is_repaired_from_history(store: TableInstanceStore,
+                                                                 storage_connection: str) -> None:
     created = record(status="Running")
     await store.create(created)
     created.history = every_kind_of_event()  # ends with ExecutionCompleted (Failed)
     await store.save(created, 0)  # the row still says Running, as after a crash before the row update
-    loaded = await store.get("order-1")
-    assert loaded.runtime_status == "Failed" and loaded.output == '"bad"'
+    restarted = TableInstanceStore(storage_connection, store.hub)  # a new process: nothing cached
+    try:
+        loaded = await restarted.get("order-1")
+        assert loaded.runtime_status == "Failed" and loaded.output == '"bad"'
+        assert (await restarted.get("order-1", history=False)).runtime_status == "Failed"  # row repaired
+    finally:
+        await restarted.close()
+
+
+async def test_episodes_read_what_this_process_wrote_without_a_round_trip(store: TableInstanceStore) -> None:
+    created = record()
+    await store.create(created)
+    created.history = every_kind_of_event()[:3]
+    await store.save(created, 0)
+    history_table, store._history = store._history, None  # any history read would now fail
+    try:
+        loaded = await store.get("order-1")
+    finally:
+        store._history = history_table
+    assert len(loaded.history) == 3
