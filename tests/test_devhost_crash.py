@@ -84,3 +84,27 @@ def test_orders_in_flight_survive_sigkill(host_env: dict[str, str], tmp_path: Pa
         assert outbox.read_message(outbox.confirmation_blob_name(order_id))
     # Stock went down exactly once per order: no double reservation, nothing leaked.
     assert inventory.get_stock("CABLE-1") == stock_before - len(accepted)
+
+
+def test_events_accepted_just_before_sigkill_are_delivered(azurite: azurite_control.Azurite, tmp_path: Path) -> None:
+    sample = ROOT / "tests" / "apps" / "sample"
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TASKHUB_NAME": f"Events{uuid.uuid4().hex[:8]}",
+           "DEVHOST_VISIBILITY_TIMEOUT_SECONDS": "3"}
+    host = start_devhost(sample, tmp_path / "host-0.log", env)
+    webhook = "/runtime/webhooks/durabletask"
+    ids = [f"waiter-{i}" for i in range(10)]
+    try:
+        for instance_id in ids:
+            response = requests.post(f"{host.base_url}{webhook}/orchestrators/Waiter/{instance_id}", timeout=30)
+            assert response.status_code == 202
+        for instance_id in ids:
+            url = f"{host.base_url}{webhook}/instances/{instance_id}/raiseEvent/Go"
+            assert requests.post(url, json={"for": instance_id}, timeout=30).status_code == 202
+        kill(host)  # the events were accepted (202) but most are not processed yet
+        host = start_devhost(sample, tmp_path / "host-1.log", env)
+        for instance_id in ids:
+            final = wait_for_status(f"{host.base_url}{webhook}/instances/{instance_id}", timeout=60)
+            assert final["runtimeStatus"] == "Completed"
+            assert final["output"] == {"for": instance_id}
+    finally:
+        host.stop()
