@@ -15,11 +15,11 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 SEED_ARGS ?=
 
-.PHONY: help setup run seed test lint clean
+.PHONY: help setup run seed test lint clean infra-venv
 
 help: ## List the targets
 	@echo "Usage: make <target>"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV_STAMP) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, create local.settings.json
 
@@ -50,7 +50,19 @@ seed: setup ## Load the sample data (needs storage running: `make run` starts Az
 lint: setup ## Lint with ruff
 	$(PY) -m ruff check .
 
-test: setup ## Lint, then run the whole test suite (the tests start their own Azurite)
+VENV_CHECKOV := .venv-checkov
+CHECKOV_STAMP := $(VENV_CHECKOV)/.installed
+
+$(CHECKOV_STAMP): requirements-infra.txt
+	rm -rf $(VENV_CHECKOV)
+	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-infra.txt
+	$(VENV_CHECKOV)/bin/python -m pip install --disable-pip-version-check --quiet --no-deps pycep-parser==0.7.1
+	@touch $@
+
+infra-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (checkov, in its own venv, for the Bicep policy tests)
+
+test: setup $(CHECKOV_STAMP) ## Lint, then run the whole test suite (the tests start their own Azurite)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
 

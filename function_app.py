@@ -7,11 +7,21 @@ Nothing else lives here. Each workflow registers its functions in its own
 import azure.durable_functions as df
 import azure.functions as func
 
+from activities.batch_activities import bp as batch_activities
+from activities.leave_activities import bp as leave_activities
 from activities.order_activities import bp as order_activities
+from clients.batch_client import bp as batch_client
+from clients.leave_client import bp as leave_client
 from clients.order_client import bp as order_client
+from orchestrators.batch_orchestrator import bp as batch_orchestrator
+from orchestrators.leave_orchestrator import bp as leave_orchestrator
 from orchestrators.order_orchestrator import bp as order_orchestrator
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 
-for blueprint in (order_client, order_orchestrator, order_activities):
+for blueprint in (
+    order_client, order_orchestrator, order_activities,
+    leave_client, leave_orchestrator, leave_activities,
+    batch_client, batch_orchestrator, batch_activities,
+):
     app.register_functions(blueprint)

@@ -1,0 +1,119 @@
+"""BatchProcessing_Client: the HTTP starter of the batch workflow.
+
+    POST /api/BatchProcessing_Client  ["file1.txt", "file2.txt", "file3.txt"]      the named blobs
+    POST /api/BatchProcessing_Client  {"files": [...], "batchId"?: "..."}          the same
+    POST /api/BatchProcessing_Client  {"prefix": "incoming/", "batchId"?: "..."}   every blob under the prefix
+
+Names are blobs in the input container (`BATCH_INPUT_CONTAINER`, default `batch-input`).
+Answers 202 with the check-status payload; the instance id is `batch-{batchId}` (a new
+random batchId unless one is given: naming the batch makes the start idempotent, and a
+second start of a batch that exists, running or finished, gets 409 with its status URL).
+
+Bad input is 400 `{"error", "field"}` and starts nothing (rules in `common.batch_requests`):
+no body, a body of another shape, an empty list, a name that is not a string or not a
+valid blob name (path traversal included), a prefix that matches nothing, more files than
+`BATCH_MAX_FILES` (default 10000, counted after duplicates are dropped). Listing storage
+that is down is 503; a misconfigured app setting is 500.
+
+Chunk size, parallel chunks and the retry policy come from app settings read here and
+passed in, because orchestrators must not read settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from common import batch_settings, batch_store
+from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
+from common.http import RequestError, error_response, read_json_body
+from common.settings import SettingError
+from common.storage import StorageConfigurationError
+
+bp = df.Blueprint()
+log = logging.getLogger("batch")
+
+ORCHESTRATOR = "BatchProcessing_Orchestrator"
+# 10,000 names of up to 1,024 characters fit; a longer body is 413.
+MAX_BODY_BYTES = 12 * 1024 * 1024
+
+
+class WorkflowUnavailable(RuntimeError):
+    """The Durable host could not be asked about or start an instance."""
+
+
+@bp.function_name("BatchProcessing_Client")
+@bp.route(route="BatchProcessing_Client", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def batch_processing_client(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Check the request, resolve the files, and start the batch."""
+    try:
+        return await _start(req, client)
+    except RequestError as error:
+        return error.to_response()
+    except SettingError as error:
+        log.error("batch client misconfigured: %s", error)
+        return error_response(500, f"Server configuration error: {error}")
+    except (AzureError, StorageConfigurationError):
+        log.exception("batch input storage unavailable")
+        return error_response(503, "Blob storage is unavailable; try again later.", None)
+    except WorkflowUnavailable as error:
+        log.exception("durable host unavailable")
+        return error_response(503, str(error), None)
+
+
+async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    request = parse_batch_request(read_json_body(req, max_bytes=MAX_BODY_BYTES))
+    limit = batch_settings.max_files()
+    orchestration_input = {
+        "chunkSize": batch_settings.chunk_size(),
+        "maxParallelChunks": batch_settings.max_parallel_chunks(),
+        "retry": batch_settings.retry_settings(),
+    }
+    files = await _resolve_files(request, limit)
+    instance_id = batch_instance_id(request.batch_id)
+    await _refuse_if_started(req, client, instance_id)
+    try:
+        await client.start_new(ORCHESTRATOR, instance_id,
+                               {"batchId": request.batch_id, "files": files, **orchestration_input})
+    except Exception as error:
+        await _refuse_if_started(req, client, instance_id)  # a concurrent request with the same batchId won
+        raise WorkflowUnavailable("Could not start the batch; try again later.") from error
+    log.info("batch %s: started %s with %d files", request.batch_id, instance_id, len(files),
+             extra={"batch_id": request.batch_id, "instance_id": instance_id})
+    return client.create_check_status_response(req, instance_id)
+
+
+async def _resolve_files(request: BatchRequest, limit: int) -> list[str]:
+    if request.files is not None:
+        if len(request.files) > limit:
+            raise RequestError(f"The batch names {len(request.files)} files; at most {limit} are allowed "
+                               "(BATCH_MAX_FILES).", "files", count=len(request.files), limit=limit)
+        return list(request.files)
+    container = batch_settings.container_name(batch_settings.INPUT_CONTAINER)
+    names = await asyncio.to_thread(batch_store.list_inputs, request.prefix, limit + 1)
+    if not names:
+        raise RequestError(f"No blobs in container {container} start with {request.prefix!r}.", "prefix")
+    if len(names) > limit:
+        raise RequestError(f"More than {limit} blobs in container {container} start with {request.prefix!r} "
+                           "(BATCH_MAX_FILES); use a narrower prefix.", "prefix", limit=limit)
+    return names
+
+
+async def _refuse_if_started(req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str) -> None:
+    """409 when the batch already has a workflow instance, whatever its state."""
+    try:
+        status = await client.get_status(instance_id)
+    except Exception as error:
+        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
+    if status is None or status.runtime_status is None:
+        return
+    raise RequestError(
+        f"Batch {instance_id.removeprefix('batch-')} already exists.", "batchId", status=409,
+        instanceId=instance_id, runtimeStatus=status.runtime_status.name,
+        statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
+    )

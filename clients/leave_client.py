@@ -1,0 +1,232 @@
+"""The leave workflow's HTTP functions: start a request, and decide it.
+
+    POST /api/LeaveApproval_Client   {"employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "reason"}
+        Validate (rules in `common.leave_requests`; the maximum length is LEAVE_MAX_DAYS), then start
+        LeaveApproval_Orchestrator with a new instance id `leave-<hex>` (also the request id).
+        202 with the check-status payload. Bad input: 400 {"error", "field"}, nothing started or written.
+
+    POST /api/SubmitApprovalResult   {"instanceId", "result": "Approved"|"Rejected", "approver", "comment"?}
+        Raise the `ApprovalResult` event, only
+          - for an instance that exists                                   (else 404)
+          - of LeaveApproval_Orchestrator, never another workflow          (else 400)
+          - from the request's approver (approverEmail, any letter case)  (else 403)
+          - while the request still waits for a decision                   (else 409 with its current status)
+        202 {"instanceId", "requestId", "result", "statusQueryGetUri"}.
+
+"Still waiting" is race-free: before the event is raised, the decision is recorded in the
+request's row by an ETag-conditional update Pending -> DecisionReceived
+(`common.leave_store.claim_decision`), so of two concurrent decisions one gets 202 and
+the other 409, and a decision that loses to the deadline gets 409 too. Storage or
+Durable host trouble is 503; a misconfigured app setting is 500.
+
+The deadline (LEAVE_APPROVAL_TIMEOUT), the reminder (LEAVE_REMINDER_ENABLED) and the
+activities' retry policy are read here and passed in: orchestrators must not read settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import azure.durable_functions as df
+import azure.functions as func
+from azure.core.exceptions import AzureError
+
+from common import leave_settings, leave_store
+from common.http import RequestError, error_response, json_response, read_json_body
+from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
+from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
+from common.settings import SettingError
+from common.storage import StorageConfigurationError
+
+bp = df.Blueprint()
+log = logging.getLogger("leave")
+
+ORCHESTRATOR = "LeaveApproval_Orchestrator"
+EVENT = "ApprovalResult"
+CLIENT_ROUTE = "LeaveApproval_Client"
+DECISION_ROUTE = "SubmitApprovalResult"
+_WAITING = {"Running", "Pending"}
+
+
+class WorkflowUnavailable(RuntimeError):
+    """The Durable host could not be asked about, start or notify an instance."""
+
+
+@bp.function_name("LeaveApproval_Client")
+@bp.route(route=CLIENT_ROUTE, methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def leave_approval_client(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Validate a leave request and start its approval workflow."""
+    return await _guarded(_start(req, client, today=datetime.now(UTC).date()))
+
+
+@bp.function_name("SubmitApprovalResult")
+@bp.route(route=DECISION_ROUTE, methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def submit_approval_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    """Deliver the approver's decision to a waiting leave workflow."""
+    return await _guarded(_decide(req, client))
+
+
+async def _guarded(work: Any) -> func.HttpResponse:
+    try:
+        return await work
+    except RequestError as error:
+        return error.to_response()
+    except SettingError as error:
+        log.error("leave functions misconfigured: %s", error)
+        return error_response(500, f"Server configuration error: {error}")
+    except (AzureError, StorageConfigurationError):
+        log.exception("leave storage unavailable")
+        return error_response(503, "Leave request storage is unavailable; try again later.", None)
+    except WorkflowUnavailable as error:
+        log.exception("durable host unavailable")
+        return error_response(503, str(error), None)
+
+
+# --- LeaveApproval_Client --------------------------------------------------------------------
+
+
+def workflow_input(request_id: str, body: dict[str, Any], approval_url: str) -> dict[str, Any]:
+    """Everything the orchestrator needs, with the settings it must not read itself."""
+    timeout = leave_settings.approval_timeout()
+    return {
+        "requestId": request_id, **body,
+        "timeoutSeconds": timeout.total_seconds(),
+        "reminder": {"enabled": leave_settings.reminder_enabled()},
+        "retry": leave_settings.retry_settings(),
+        "approvalUrl": approval_url,
+    }
+
+
+async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *, today: date) -> func.HttpResponse:
+    body = read_json_body(req)
+    max_days = leave_settings.max_days()  # configuration errors surface before anything is started
+    request = parse_leave_request(body, today=today, max_days=max_days)
+    request_id = new_request_id()
+    workflow = workflow_input(request_id, request.to_json(), approval_url(req.url))
+    try:
+        await client.start_new(ORCHESTRATOR, request_id, workflow)
+    except Exception as error:
+        raise WorkflowUnavailable("Could not start the leave approval workflow; try again later.") from error
+    log.info("leave %s: started for %s (%s to %s), approver %s", request_id, request.employee_id,
+             request.start_date, request.end_date, request.approver_email,
+             extra={"request_id": request_id, "instance_id": request_id})
+    return client.create_check_status_response(req, request_id)
+
+
+def approval_url(request_url: str) -> str:
+    """SubmitApprovalResult's URL next to this request's (same host and route prefix, no query: no keys)."""
+    parts = urlsplit(request_url)
+    prefix = parts.path.rstrip("/").rpartition("/")[0]
+    return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/{DECISION_ROUTE}", "", ""))
+
+
+# --- SubmitApprovalResult ---------------------------------------------------------------------
+
+
+async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
+    decision = parse_decision(read_json_body(req))
+    instance_id = decision.instance_id
+    status = await _instance(client, instance_id)
+    if status is None or status.runtime_status is None:
+        raise RequestError(f"No workflow instance {instance_id}.", "instanceId", status=404)
+    if status.name != ORCHESTRATOR:
+        raise RequestError(f"Instance {instance_id} is not a leave approval workflow; it takes no decisions.",
+                           "instanceId")
+    workflow = _as_object(status.input_) or {}
+    request_id = str(workflow.get("requestId") or instance_id)
+    record = await asyncio.to_thread(leave_store.find_request, request_id)
+    approver_email = workflow.get("approverEmail") or (record.approver_email if record else None)
+    if not isinstance(approver_email, str) or decision.approver.lower() != approver_email.strip().lower():
+        raise RequestError("Only the request's approver may decide it.", "approver", status=403)
+    links = client.get_client_response_links(req, instance_id)
+    runtime_status = status.runtime_status.name
+    if runtime_status not in _WAITING:
+        raise _not_waiting(instance_id, runtime_status, record, links, "the workflow has ended" if runtime_status
+                           in ("Completed", "Failed", "Terminated") else f"the workflow is {runtime_status}")
+    if record is None:
+        raise _not_waiting(instance_id, runtime_status, None, links,
+                           "the request is still being submitted; try again shortly")
+    claimed = await _claim(decision, record, runtime_status, links)
+    try:
+        await client.raise_event(instance_id, EVENT, decision.event_data())
+    except Exception as error:
+        return await _after_failed_raise(decision, claimed, runtime_status, links, error)
+    log.info("leave %s: %s by %s", request_id, decision.result, decision.approver,
+             extra={"request_id": request_id, "instance_id": instance_id})
+    return _accepted(decision, request_id, links)
+
+
+async def _instance(client: df.DurableOrchestrationClient, instance_id: str) -> Any:
+    try:
+        return await client.get_status(instance_id, show_input=True)
+    except Exception as error:
+        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
+
+
+async def _claim(decision: Decision, record: LeaveRecord, runtime_status: str, links: dict[str, str]) -> LeaveRecord:
+    try:
+        return await asyncio.to_thread(leave_store.claim_decision, record.request_id, decision.result,
+                                       decision.approver, decision.comment)
+    except LeaveStateError as error:
+        raise _not_waiting(decision.instance_id, runtime_status, error.record, links,
+                           _described(error.record)) from error
+
+
+async def _after_failed_raise(decision: Decision, claimed: LeaveRecord, runtime_status: str, links: dict[str, str],
+                              error: Exception) -> func.HttpResponse:
+    """The event could not be raised: undo the claim, unless the deadline has already taken the decision over."""
+    if await asyncio.to_thread(leave_store.release_claim, claimed):
+        raise WorkflowUnavailable("Could not deliver the decision to the workflow; nothing was recorded. "
+                                  "Try again later.") from error
+    record = await asyncio.to_thread(leave_store.find_request, claimed.request_id)
+    if record is not None and record.decision == decision.result and record.status in (
+            LeaveStatus.DECISION_RECEIVED, LeaveStatus(decision.result)):
+        log.info("leave %s: %s by %s, applied at the deadline", claimed.request_id, decision.result,
+                 decision.approver, extra={"request_id": claimed.request_id})
+        return _accepted(decision, claimed.request_id, links)
+    raise _not_waiting(decision.instance_id, runtime_status, record, links,
+                       _described(record) if record else "the request is gone") from error
+
+
+def _accepted(decision: Decision, request_id: str, links: dict[str, str]) -> func.HttpResponse:
+    body = {"instanceId": decision.instance_id, "requestId": request_id, "result": decision.result,
+            "statusQueryGetUri": links["statusQueryGetUri"]}
+    return json_response(202, body, {"Location": links["statusQueryGetUri"]})
+
+
+def _not_waiting(instance_id: str, runtime_status: str, record: LeaveRecord | None, links: dict[str, str],
+                 why: str) -> RequestError:
+    extra: dict[str, Any] = {"instanceId": instance_id, "runtimeStatus": runtime_status,
+                             "requestStatus": record.status.value if record else None,
+                             "statusQueryGetUri": links["statusQueryGetUri"]}
+    if record is not None and record.status in leave_store.FINAL:
+        extra |= {"decidedBy": record.decided_by, "decidedAt": record.decided_at}
+    return RequestError(f"Instance {instance_id} is not waiting for a decision: {why}.", "instanceId", status=409,
+                        **extra)
+
+
+def _described(record: LeaveRecord) -> str:
+    if record.status is LeaveStatus.DECISION_RECEIVED:
+        return f"a decision ({record.decision}) was already received"
+    if record.status is LeaveStatus.EXPIRED:
+        return "the request expired"
+    return f"the request is {record.status.value}"
+
+
+def _as_object(value: Any) -> Any:
+    """The instance input as the status API returns it: JSON text (the SDK encodes it twice) or an object."""
+    for _ in range(2):
+        if not isinstance(value, str | bytes):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None

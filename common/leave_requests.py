@@ -1,0 +1,176 @@
+"""Validation of the leave workflow's HTTP input (pure: no I/O, no clock).
+
+A leave request, for `LeaveApproval_Client`:
+  - `employeeId`: 1-64 letters, digits, `_` or `-`, starting with a letter or digit.
+  - `employeeEmail`, `approverEmail`: plain addresses (`local@domain.tld`), at most 254
+    characters; the approver must be someone else (no approving one's own leave).
+  - `startDate`, `endDate`: ISO dates `YYYY-MM-DD`; the leave covers both days, so a
+    one-day leave has startDate == endDate. startDate is not before today (UTC),
+    endDate not before startDate, and the leave is at most `max_days` days long.
+  - `reason`: 1-1000 characters.
+
+A decision, for `SubmitApprovalResult`:
+  - `instanceId`: the workflow instance (1-100 letters, digits, `_`, `-`, `.`, `:`,
+    starting with a letter or digit, so it is safe inside the management URL).
+  - `result`: exactly `Approved` or `Rejected`.
+  - `approver`: a plain e-mail address.
+  - `comment`: optional, a string of at most 1000 characters (null means none).
+Every problem is a `RequestError` naming the offending field.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from common.http import RequestError
+from common.order_requests import EMAIL_PATTERN, ID_PATTERN, MAX_EMAIL_LENGTH
+
+APPROVED = "Approved"
+REJECTED = "Rejected"
+RESULTS = (APPROVED, REJECTED)
+INSTANCE_PREFIX = "leave-"
+INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
+DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
+MAX_REASON = 1000
+MAX_COMMENT = 1000
+
+
+@dataclass(frozen=True)
+class LeaveRequest:
+    """A validated leave request."""
+
+    employee_id: str
+    employee_email: str
+    approver_email: str
+    start_date: date
+    end_date: date
+    reason: str
+
+    @property
+    def days(self) -> int:
+        """Calendar days of leave, both ends included."""
+        return (self.end_date - self.start_date).days + 1
+
+    def to_json(self) -> dict[str, Any]:
+        return {"employeeId": self.employee_id, "employeeEmail": self.employee_email,
+                "approverEmail": self.approver_email, "startDate": self.start_date.isoformat(),
+                "endDate": self.end_date.isoformat(), "days": self.days, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A validated approval decision."""
+
+    instance_id: str
+    result: str
+    approver: str
+    comment: str | None
+
+    def event_data(self) -> dict[str, Any]:
+        """The payload of the `ApprovalResult` event."""
+        return {"result": self.result, "approver": self.approver, "comment": self.comment}
+
+
+def new_request_id() -> str:
+    """A fresh request id, also the workflow's instance id: `leave-<32 hex digits>`."""
+    return f"{INSTANCE_PREFIX}{uuid.uuid4().hex}"
+
+
+def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveRequest:
+    """Validate a leave request body against today's date (UTC) and the configured maximum length."""
+    body = _object(body)
+    employee_id = body.get("employeeId")
+    if employee_id is None or employee_id == "":
+        raise RequestError("employeeId is required.", "employeeId")
+    if not isinstance(employee_id, str):
+        raise RequestError("employeeId must be a string.", "employeeId")
+    if not ID_PATTERN.fullmatch(employee_id):
+        raise RequestError(
+            "employeeId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", "employeeId")
+    employee_email = validate_email(body.get("employeeEmail"), "employeeEmail")
+    approver_email = validate_email(body.get("approverEmail"), "approverEmail")
+    if approver_email.lower() == employee_email.lower():
+        raise RequestError("approverEmail must be someone other than the employee.", "approverEmail")
+    start = _date(body.get("startDate"), "startDate")
+    end = _date(body.get("endDate"), "endDate")
+    if start < today:
+        raise RequestError(f"startDate {start.isoformat()} is in the past (today is {today.isoformat()} UTC).",
+                           "startDate")
+    if end < start:
+        raise RequestError("endDate must not be before startDate.", "endDate")
+    days = (end - start).days + 1
+    if days > max_days:
+        raise RequestError(f"Leave of {days} days is longer than the maximum of {max_days} days.", "endDate",
+                           maxDays=max_days)
+    reason = body.get("reason")
+    if reason is None or (isinstance(reason, str) and not reason.strip()):
+        raise RequestError("reason is required.", "reason")
+    if not isinstance(reason, str):
+        raise RequestError("reason must be a string.", "reason")
+    if len(reason) > MAX_REASON:
+        raise RequestError(f"reason may be at most {MAX_REASON} characters.", "reason")
+    return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip())
+
+
+def parse_decision(body: Any) -> Decision:
+    """Validate a decision body `{"instanceId", "result", "approver", "comment"}`."""
+    body = _object(body)
+    instance_id = body.get("instanceId")
+    if instance_id is None or instance_id == "":
+        raise RequestError("instanceId is required.", "instanceId")
+    if not isinstance(instance_id, str):
+        raise RequestError("instanceId must be a string.", "instanceId")
+    if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
+        raise RequestError("instanceId is not a valid instance id.", "instanceId")
+    result = body.get("result")
+    if result is None or result == "":
+        raise RequestError("result is required.", "result")
+    if result not in RESULTS:
+        raise RequestError(f"result must be {APPROVED!r} or {REJECTED!r}.", "result")
+    approver = validate_email(body.get("approver"), "approver")
+    comment = body.get("comment")
+    if comment is not None:
+        if not isinstance(comment, str):
+            raise RequestError("comment must be a string.", "comment")
+        if len(comment) > MAX_COMMENT:
+            raise RequestError(f"comment may be at most {MAX_COMMENT} characters.", "comment")
+        comment = comment.strip() or None
+    return Decision(instance_id, result, approver, comment)
+
+
+def validate_email(value: Any, field: str) -> str:
+    """A plain e-mail address (surrounding spaces removed), or a RequestError naming `field`."""
+    if value is None or value == "":
+        raise RequestError(f"{field} is required.", field)
+    if not isinstance(value, str):
+        raise RequestError(f"{field} must be a string.", field)
+    address = value.strip()
+    local = address.partition("@")[0]
+    if len(address) > MAX_EMAIL_LENGTH or len(local) > 64 or not EMAIL_PATTERN.fullmatch(address):
+        raise RequestError(f"{field} is not a valid e-mail address.", field)
+    return address
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if body is None:
+        raise RequestError("A JSON body is required.", "body")
+    if not isinstance(body, dict):
+        raise RequestError("Request body must be a JSON object.", "body")
+    return body
+
+
+def _date(value: Any, field: str) -> date:
+    if value is None or value == "":
+        raise RequestError(f"{field} is required.", field)
+    if not isinstance(value, str):
+        raise RequestError(f"{field} must be a string (YYYY-MM-DD).", field)
+    if not DATE_PATTERN.fullmatch(value):
+        raise RequestError(f"{field} must be an ISO date (YYYY-MM-DD).", field)
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise RequestError(f"{field} is not a valid date: {exc}.", field) from exc

@@ -1,0 +1,185 @@
+"""BatchProcessing_Orchestrator and BatchProcessing_Chunk: fan-out/fan-in over files, in chunks.
+
+    BatchProcessing_Orchestrator  {batchId, files: [name], chunkSize, maxParallelChunks, retry}
+        splits the files into chunks of `chunkSize` and runs each as a sub-orchestration
+        `BatchProcessing_Chunk` with the instance id `{parent id}:chunk-{i:05d}`, at most
+        `maxParallelChunks` at a time (a new one starts as soon as one finishes). Each
+        finished chunk updates the custom status
+            {batchId, step, processed, total, counts: {succeeded, invalid, empty, missing, failed},
+             chunks: {completed, total}}
+        Then WriteBatchReport merges the chunks' report parts. Output (small, whatever the batch size):
+            {batchId, total, counts, report: {container, blobName}}
+
+    BatchProcessing_Chunk  {batchId, chunk, offset, files, retry}
+        calls ProcessFile for every file at once (with retries), writes its part of the report
+        with WriteChunkReport and returns only {chunk, files, counts, reportPart}.
+
+Why chunks: the SDK replays an orchestrator's whole history on every episode, so one flat
+fan-out over N files costs O(N^2) replay CPU (hours for 10,000 files). With chunks of c files,
+no history holds more than about 2c + 10 events (a chunk) or 3N/c + 10 (the parent), and
+per-file results never enter the parent's history: the chunk writes them to a blob.
+
+One bad file never fails the batch: ProcessFile returns bad data as an outcome; a file whose
+ProcessFile still raises after the retries is counted `failed`, and a chunk that fails as a
+whole (its report part could not be written) counts its files `failed`.
+Deterministic: no I/O, clock, randomness or settings here; every value comes from the input.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any
+
+import azure.durable_functions as df
+
+bp = df.Blueprint()
+log = logging.getLogger("batch")
+
+ORCHESTRATOR = "BatchProcessing_Orchestrator"
+CHUNK_ORCHESTRATOR = "BatchProcessing_Chunk"
+OUTCOMES = ("succeeded", "invalid", "empty", "missing", "failed")
+DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
+DEFAULT_CHUNK_SIZE = 50
+DEFAULT_MAX_PARALLEL_CHUNKS = 10
+
+
+def chunk_instance_id(parent_instance_id: str, chunk: int) -> str:
+    """The sub-orchestration instance id of chunk `chunk` (explicit, so a replay or restart never duplicates it)."""
+    return f"{parent_instance_id}:chunk-{chunk:05d}"
+
+
+def _retry_options(batch_input: dict[str, Any]) -> df.RetryOptions:
+    retry = {**DEFAULT_RETRY, **(batch_input.get("retry") or {})}
+    return df.RetryOptions(
+        first_retry_interval_in_milliseconds=int(retry["firstRetryIntervalMs"]),
+        max_number_of_attempts=int(retry["maxAttempts"]),
+    )
+
+
+def _failed(task: Any) -> bool:
+    return isinstance(task.result, Exception)
+
+
+def _first_line(error: Any) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0][:500] if text else type(error).__name__
+
+
+@bp.function_name(ORCHESTRATOR)
+@bp.orchestration_trigger(context_name="context")
+def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Process a batch of files through chunk sub-orchestrations; the output is the totals and the report."""
+    batch_input = context.get_input() or {}
+    batch_id = str(batch_input["batchId"])
+    files: list[str] = list(batch_input["files"])
+    size = max(1, int(batch_input.get("chunkSize") or DEFAULT_CHUNK_SIZE))
+    parallel = max(1, int(batch_input.get("maxParallelChunks") or DEFAULT_MAX_PARALLEL_CHUNKS))
+    retry = batch_input.get("retry") or DEFAULT_RETRY
+    started_at = context.current_utc_datetime.isoformat()
+
+    offsets = list(range(0, len(files), size))
+    counts = dict.fromkeys(OUTCOMES, 0)
+    processed = 0
+    parts: list[str | None] = [None] * len(offsets)
+    failed_chunks: list[dict[str, Any]] = []
+
+    running: dict[Any, int] = {}  # sub-orchestration task -> chunk index
+    next_chunk = 0
+
+    def status(step: str, **extra: Any) -> None:
+        completed = next_chunk - len(running)
+        context.set_custom_status({
+            "batchId": batch_id, "step": step, "processed": processed, "total": len(files), "counts": dict(counts),
+            "chunks": {"completed": completed, "total": len(offsets)}, **extra})
+
+    def start_chunk(index: int) -> None:
+        offset = offsets[index]
+        chunk_input = {"batchId": batch_id, "chunk": index, "offset": offset, "files": files[offset:offset + size],
+                       "retry": retry}
+        task = context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk_input,
+                                             chunk_instance_id(context.instance_id, index))
+        running[task] = index
+
+    while next_chunk < len(offsets) and len(running) < parallel:
+        start_chunk(next_chunk)
+        next_chunk += 1
+    status("Processing")
+    if not context.is_replaying:
+        log.info("batch %s: %d files in %d chunks", batch_id, len(files), len(offsets),
+                 extra={"instance_id": context.instance_id, "batch_id": batch_id})
+
+    while running:
+        done = yield context.task_any(list(running))
+        index = running.pop(done)
+        chunk_files = len(files[offsets[index]:offsets[index] + size])
+        if _failed(done):
+            counts["failed"] += chunk_files
+            failed_chunks.append({"chunk": index, "offset": offsets[index],
+                                  "files": files[offsets[index]:offsets[index] + size],
+                                  "error": f"Chunk {index} failed: {_first_line(done.result)}"})
+        else:
+            result = done.result
+            for outcome, count in (result.get("counts") or {}).items():
+                counts[outcome] = counts.get(outcome, 0) + int(count)
+            parts[index] = result["reportPart"]
+        processed += chunk_files
+        if next_chunk < len(offsets):
+            start_chunk(next_chunk)
+            next_chunk += 1
+        status("Processing")
+
+    status("WritingReport")
+    report_input = {
+        "batchId": batch_id, "total": len(files), "counts": counts, "parts": [p for p in parts if p is not None],
+        "failedChunks": failed_chunks, "startedAt": started_at,
+        "completedAt": context.current_utc_datetime.isoformat(),
+    }
+    output: dict[str, Any] = {"batchId": batch_id, "total": len(files), "counts": counts}
+    try:
+        output["report"] = yield context.call_activity_with_retry("WriteBatchReport", _retry_options(batch_input),
+                                                                  report_input)
+    except Exception as error:  # the counts stand; the chunks' parts stay in the reports container
+        output["report"] = None
+        output["reportError"] = _first_line(error)
+    status("Completed", report=output["report"])
+    if not context.is_replaying:
+        log.info("batch %s: done %s", batch_id, counts, extra={"instance_id": context.instance_id,
+                                                              "batch_id": batch_id})
+    return output
+
+
+@bp.function_name(CHUNK_ORCHESTRATOR)
+@bp.orchestration_trigger(context_name="context")
+def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, dict[str, Any]]:
+    """Process one chunk's files at once; write their results to a report part; return counts only."""
+    chunk_input = context.get_input() or {}
+    batch_id = str(chunk_input["batchId"])
+    chunk = int(chunk_input["chunk"])
+    files: list[str] = list(chunk_input["files"])
+    retry = _retry_options(chunk_input)
+
+    tasks = [context.call_activity_with_retry("ProcessFile", retry, {"batchId": batch_id, "file": name})
+             for name in files]
+    outstanding = tasks
+    while outstanding:
+        try:
+            yield context.task_all(outstanding)
+            break
+        except Exception:  # one file failed for good: keep waiting for the others
+            outstanding = [task for task in outstanding if not task.is_completed]
+
+    results = []
+    counts = dict.fromkeys(OUTCOMES, 0)
+    for name, task in zip(files, tasks, strict=True):
+        if _failed(task):
+            result = {"file": name, "outcome": "failed", "message": _first_line(task.result)}
+        else:
+            result = task.result
+        counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
+        results.append(result)
+
+    part = yield context.call_activity_with_retry(
+        "WriteChunkReport", retry,
+        {"batchId": batch_id, "chunk": chunk, "offset": int(chunk_input.get("offset") or 0), "files": results})
+    return {"chunk": chunk, "files": len(files), "counts": counts, "reportPart": part["blobName"]}

@@ -1,0 +1,183 @@
+"""LeaveApproval_Orchestrator: human interaction with a deadline and one reminder.
+
+SubmitLeaveRequest (store, ask the approver), then wait for the external event
+`ApprovalResult` or the deadline, whichever comes first; halfway to the deadline
+remind the approver once (SendApprovalReminder). A decision cancels the timers
+still pending, so the instance completes at once:
+
+    Approved  -> NotifyApproval      "Leave request approved."
+    Rejected  -> NotifyRejection     "Leave request rejected."
+    deadline  -> ExpireLeaveRequest  "Leave request expired without a decision."
+
+At the deadline, a decision that SubmitApprovalResult recorded just before (its event
+still on the way) is honoured rather than expired: ExpireLeaveRequest returns it.
+
+The input comes from LeaveApproval_Client: the request, `timeoutSeconds`, `reminder`
+{enabled}, `approvalUrl` and `retry`, all read there (orchestrators must not read
+settings). The deadline is computed from the orchestration clock. Events raised
+through the SDK client arrive as JSON text (double-encoded), raw management-API events
+as objects: both are accepted; an event that is not a decision is logged and ignored.
+Deterministic: no I/O, clock, randomness or environment access here.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Generator
+from datetime import datetime, timedelta
+from typing import Any
+
+import azure.durable_functions as df
+from azure.durable_functions.models.Task import TaskBase, TimerTask
+
+bp = df.Blueprint()
+log = logging.getLogger("leave")
+
+ORCHESTRATOR = "LeaveApproval_Orchestrator"
+EVENT = "ApprovalResult"
+APPROVED = "Approved"
+REJECTED = "Rejected"
+EXPIRED = "Expired"
+SYSTEM = "system"
+OUTPUTS = {
+    APPROVED: "Leave request approved.",
+    REJECTED: "Leave request rejected.",
+    EXPIRED: "Leave request expired without a decision.",
+}
+DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
+MAX_COMMENT = 1000
+_REQUEST_FIELDS = ("requestId", "employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "days",
+                   "reason")
+
+
+@bp.function_name(ORCHESTRATOR)
+@bp.orchestration_trigger(context_name="context")
+def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
+    """Run one leave request to its decision or expiry; the output is the outcome sentence."""
+    leave = _as_object(context.get_input()) or {}
+    request_id = str(leave["requestId"])
+    retry = _retry_options(leave)
+    approval_url = str(leave.get("approvalUrl") or "/api/SubmitApprovalResult")
+    timeout = timedelta(seconds=float(leave["timeoutSeconds"]))
+    submitted_at = context.current_utc_datetime
+    deadline = submitted_at + timeout
+    reminder_at: datetime | None = submitted_at + timeout / 2 if (leave.get("reminder") or {}).get("enabled") else None
+
+    _status(context, request_id, "SubmitLeaveRequest", deadline=_iso(deadline))
+    submission = {**{name: leave.get(name) for name in _REQUEST_FIELDS}, "instanceId": context.instance_id,
+                  "submittedAt": _iso(submitted_at), "deadline": _iso(deadline), "approvalUrl": approval_url}
+    yield context.call_activity_with_retry("SubmitLeaveRequest", retry, submission)
+
+    waiting: dict[str, Any] = {"deadline": _iso(deadline), "approverEmail": leave.get("approverEmail"),
+                               "reminderAt": _iso(reminder_at) if reminder_at else None, "reminderSent": False}
+    _status(context, request_id, "AwaitingApproval", **waiting)
+    decision: dict[str, Any] | None = None
+    while decision is None:
+        # Every round creates all of its tasks afresh: a task_any that mixed new tasks with
+        # already scheduled ones would only tell the host about the new ones.
+        event = context.wait_for_external_event(EVENT)
+        deadline_timer = context.create_timer(deadline)
+        reminder_timer = context.create_timer(reminder_at) if reminder_at else None
+        timers = [deadline_timer, reminder_timer] if reminder_timer else [deadline_timer]
+        winner = yield context.task_any([event, *timers])
+        if reminder_timer is not None and winner is reminder_timer:
+            reminder_at = None  # once
+            reminder = {"requestId": request_id, "approvalUrl": approval_url,
+                        "remindedAt": _iso(context.current_utc_datetime)}
+            sent = yield context.call_activity_with_retry("SendApprovalReminder", retry, reminder)
+            waiting["reminderSent"] = bool((sent or {}).get("sent"))
+            _status(context, request_id, "AwaitingApproval", **waiting)
+            winner = yield context.task_any([event, deadline_timer])  # both scheduled already: nothing new
+        _cancel_pending(timers)
+        if winner is deadline_timer:
+            break
+        decision = parse_decision(event.result)
+        if decision is None and not context.is_replaying:
+            log.warning("leave %s: ignored an %s event that is not a decision: %.200r", request_id, EVENT,
+                        event.result, extra=_log_extra(context, request_id))
+
+    decided_at = _iso(context.current_utc_datetime)
+    if decision is None:
+        _status(context, request_id, "ExpireLeaveRequest", deadline=_iso(deadline))
+        expiry = yield context.call_activity_with_retry(
+            "ExpireLeaveRequest", retry, {"requestId": request_id, "decidedAt": decided_at})
+        if expiry.get("expired"):
+            _status(context, request_id, EXPIRED, decidedBy=SYSTEM, decidedAt=decided_at)
+            return OUTPUTS[EXPIRED]
+        decision = parse_decision(expiry.get("decision"))
+        if decision is None:
+            raise ValueError(f"ExpireLeaveRequest neither expired request {request_id} nor returned its decision.")
+
+    approver = decision["approver"] or str(leave.get("approverEmail"))
+    notify = "NotifyApproval" if decision["result"] == APPROVED else "NotifyRejection"
+    _status(context, request_id, notify, decision=decision["result"], decidedBy=approver)
+    yield context.call_activity_with_retry(
+        notify, retry,
+        {"requestId": request_id, "approver": approver, "comment": decision["comment"], "decidedAt": decided_at})
+    _status(context, request_id, decision["result"], decidedBy=approver, decidedAt=decided_at,
+            comment=decision["comment"])
+    return OUTPUTS[decision["result"]]
+
+
+def parse_decision(payload: Any) -> dict[str, Any] | None:
+    """`{"result", "approver", "comment"}` from an event payload (object or JSON text), or None if not a decision."""
+    payload = _as_object(payload)
+    if not isinstance(payload, dict):
+        return None
+    raw = payload.get("result")
+    result = {"approved": APPROVED, "rejected": REJECTED}.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if result is None:
+        return None
+    approver = payload.get("approver")
+    comment = payload.get("comment")
+    return {
+        "result": result,
+        "approver": approver.strip() if isinstance(approver, str) and approver.strip() else None,
+        "comment": comment[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None,
+    }
+
+
+def _as_object(value: Any) -> Any:
+    """Undo the SDK client's JSON encoding of payloads (once or twice); other values pass unchanged."""
+    for _ in range(2):
+        if not isinstance(value, str | bytes):
+            break
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _cancel_pending(timers: list[TaskBase]) -> None:
+    """Cancel every timer that has not fired, so the instance can complete now."""
+    for timer in timers:
+        if timer.is_completed:
+            continue
+        timer.cancel()
+        # A timer longer than the host's maximum is a chain of shorter ones; cancel the link now open too.
+        for child in list(getattr(timer, "pending_tasks", ())):
+            if isinstance(child, TimerTask) and not child.is_completed:
+                child.cancel()
+
+
+def _retry_options(leave: dict[str, Any]) -> df.RetryOptions:
+    retry = {**DEFAULT_RETRY, **(leave.get("retry") or {})}
+    return df.RetryOptions(first_retry_interval_in_milliseconds=int(retry["firstRetryIntervalMs"]),
+                           max_number_of_attempts=int(retry["maxAttempts"]))
+
+
+def _status(context: df.DurableOrchestrationContext, request_id: str, step: str, **extra: Any) -> None:
+    context.set_custom_status({"requestId": request_id, "step": step, **extra})
+    if not context.is_replaying:
+        log.info("leave %s: %s", request_id, step, extra=_log_extra(context, request_id))
+
+
+def _log_extra(context: df.DurableOrchestrationContext, request_id: str) -> dict[str, str]:
+    return {"instance_id": context.instance_id, "request_id": request_id}
+
+
+def _iso(moment: datetime) -> str:
+    """UTC as ISO 8601 with milliseconds and `Z` (naive datetimes are UTC, as the SDK's clock is)."""
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
