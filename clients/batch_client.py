@@ -26,13 +26,10 @@ import logging
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
 from common import batch_settings, batch_store
 from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
-from common.http import RequestError, error_response, read_json_body
-from common.settings import SettingError
-from common.storage import StorageConfigurationError
+from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
 
 bp = df.Blueprint()
 log = logging.getLogger("batch")
@@ -42,28 +39,13 @@ ORCHESTRATOR = "BatchProcessing_Orchestrator"
 MAX_BODY_BYTES = 12 * 1024 * 1024
 
 
-class WorkflowUnavailable(RuntimeError):
-    """The Durable host could not be asked about or start an instance."""
-
 
 @bp.function_name("BatchProcessing_Client")
 @bp.route(route="BatchProcessing_Client", methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def batch_processing_client(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Check the request, resolve the files, and start the batch."""
-    try:
-        return await _start(req, client)
-    except RequestError as error:
-        return error.to_response()
-    except SettingError as error:
-        log.error("batch client misconfigured: %s", error)
-        return error_response(500, f"Server configuration error: {error}")
-    except (AzureError, StorageConfigurationError):
-        log.exception("batch input storage unavailable")
-        return error_response(503, "Blob storage is unavailable; try again later.", None)
-    except WorkflowUnavailable as error:
-        log.exception("durable host unavailable")
-        return error_response(503, str(error), None)
+    return await answer(_start(req, client), storage="Blob storage", log=log)
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

@@ -34,14 +34,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
 from common import leave_settings, leave_store
-from common.http import RequestError, error_response, json_response, read_json_body
+from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
-from common.settings import SettingError
-from common.storage import StorageConfigurationError
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -52,9 +49,6 @@ CLIENT_ROUTE = "LeaveApproval_Client"
 DECISION_ROUTE = "SubmitApprovalResult"
 _WAITING = {"Running", "Pending"}
 
-
-class WorkflowUnavailable(RuntimeError):
-    """The Durable host could not be asked about, start or notify an instance."""
 
 
 @bp.function_name("LeaveApproval_Client")
@@ -74,19 +68,7 @@ async def submit_approval_result(req: func.HttpRequest, client: df.DurableOrches
 
 
 async def _guarded(work: Any) -> func.HttpResponse:
-    try:
-        return await work
-    except RequestError as error:
-        return error.to_response()
-    except SettingError as error:
-        log.error("leave functions misconfigured: %s", error)
-        return error_response(500, f"Server configuration error: {error}")
-    except (AzureError, StorageConfigurationError):
-        log.exception("leave storage unavailable")
-        return error_response(503, "Leave request storage is unavailable; try again later.", None)
-    except WorkflowUnavailable as error:
-        log.exception("durable host unavailable")
-        return error_response(503, str(error), None)
+    return await answer(work, storage="Leave request storage", log=log)
 
 
 # --- LeaveApproval_Client --------------------------------------------------------------------

@@ -23,10 +23,9 @@ import logging
 
 import azure.durable_functions as df
 import azure.functions as func
-from azure.core.exceptions import AzureError
 
 from common.catalog import get_products
-from common.http import RequestError, error_response, read_json_body
+from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
 from common.order_requests import (
     NewOrderRequest,
     is_order_reference,
@@ -36,17 +35,13 @@ from common.order_requests import (
     validate_order_id,
 )
 from common.orders import OrderExistsError, OrderStatus, create_order, delete_order, find_order, new_order
-from common.settings import SettingError, get_int
-from common.storage import StorageConfigurationError
+from common.settings import get_int
 
 bp = df.Blueprint()
 log = logging.getLogger("orders")
 
 ORCHESTRATOR = "OrderProcessing_Orchestrator"
 
-
-class WorkflowUnavailable(RuntimeError):
-    """The Durable host could not be asked about or start an instance."""
 
 
 def retry_settings() -> dict[str, int]:
@@ -64,19 +59,7 @@ async def order_processing_client(
     req: func.HttpRequest, client: df.DurableOrchestrationClient
 ) -> func.HttpResponse:
     """Validate the request, store a new order if one is given, and start its workflow."""
-    try:
-        return await _start(req, client)
-    except RequestError as error:
-        return error.to_response()
-    except SettingError as error:
-        log.error("order client misconfigured: %s", error)
-        return error_response(500, f"Server configuration error: {error}")
-    except (AzureError, StorageConfigurationError):
-        log.exception("order storage unavailable")
-        return error_response(503, "Order storage is unavailable; try again later.", None)
-    except WorkflowUnavailable as error:
-        log.exception("durable host unavailable")
-        return error_response(503, str(error), None)
+    return await answer(_start(req, client), storage="Order storage", log=log)
 
 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:

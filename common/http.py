@@ -7,6 +7,8 @@ can tell which input was wrong without parsing prose.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Awaitable
 from typing import Any
 
 import azure.functions as func
@@ -59,3 +61,32 @@ def read_json_body(req: func.HttpRequest, *, max_bytes: int = 64 * 1024) -> Any:
         return json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(f"Request body is not valid JSON: {exc}", "body") from exc
+
+
+class WorkflowUnavailable(RuntimeError):
+    """The Durable host could not be asked about, or could not start, an instance."""
+
+
+async def answer(work: Awaitable[func.HttpResponse], *, storage: str, log: logging.Logger) -> func.HttpResponse:
+    """Await an HTTP starter's work and map failures to the app's JSON errors, never a bare 500.
+
+    `storage` names what is unavailable in the 503 message (e.g. "Order storage").
+    """
+    from azure.core.exceptions import AzureError
+
+    from common.settings import SettingError
+    from common.storage import StorageConfigurationError
+
+    try:
+        return await work
+    except RequestError as error:
+        return error.to_response()
+    except SettingError as error:
+        log.error("misconfigured: %s", error)
+        return error_response(500, f"Server configuration error: {error}")
+    except (AzureError, StorageConfigurationError):
+        log.exception("%s unavailable", storage)
+        return error_response(503, f"{storage} is unavailable; try again later.", None)
+    except WorkflowUnavailable as error:
+        log.exception("durable host unavailable")
+        return error_response(503, str(error), None)
