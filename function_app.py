@@ -12,6 +12,7 @@ from activities.leave_activities import bp as leave_activities
 from activities.order_activities import bp as order_activities
 from clients.batch_client import bp as batch_client
 from clients.leave_client import bp as leave_client
+from clients.maintenance import bp as maintenance
 from clients.order_client import bp as order_client
 from orchestrators.batch_orchestrator import bp as batch_orchestrator
 from orchestrators.leave_orchestrator import bp as leave_orchestrator
@@ -23,5 +24,6 @@ for blueprint in (
     order_client, order_orchestrator, order_activities,
     leave_client, leave_orchestrator, leave_activities,
     batch_client, batch_orchestrator, batch_activities,
+    maintenance,
 ):
     app.register_functions(blueprint)

@@ -15,6 +15,8 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from common.logging import log_event
+
 bp = df.Blueprint()
 log = logging.getLogger("orders")
 
@@ -31,8 +33,7 @@ def _retry_options(order_input: dict[str, Any]) -> df.RetryOptions:
 
 def _status(context: df.DurableOrchestrationContext, order_id: str, step: str, **extra: Any) -> None:
     context.set_custom_status({"orderId": order_id, "step": step, **extra})
-    if not context.is_replaying:
-        log.info("order %s: %s", order_id, step, extra={"instance_id": context.instance_id, "order_id": order_id})
+    log_event(context, log, "order %s: %s", order_id, step, order_id=order_id)
 
 
 @bp.function_name("OrderProcessing_Orchestrator")

@@ -1,0 +1,7 @@
+"""`python -m dfctl ...`"""
+
+import sys
+
+from dfctl.cli import main
+
+sys.exit(main())

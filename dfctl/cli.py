@@ -1,0 +1,683 @@
+"""`python -m dfctl`: run and inspect this app's workflows, locally or in Azure.
+
+Workflow commands go through the app's HTTP starters and the Durable HTTP management API
+(`<url>/runtime/webhooks/durabletask/...`); `inspect` reads the task hub's tables directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from dfctl import errors
+from dfctl.errors import EXIT_CODES_HELP, CliError
+
+TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
+FINISHED_STATUSES = ["Completed", "Failed", "Terminated"]
+STATUSES = ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended", "Canceled")
+DEFAULT_INPUT_CONTAINER = "batch-input"
+
+EPILOG = EXIT_CODES_HELP + """
+environment: DFCTL_URL, DFCTL_KEY, DFCTL_SYSTEM_KEY; AzureWebJobsStorage, TASKHUB_NAME,
+BATCH_INPUT_CONTAINER (also read from local.settings.json in the app folder)."""
+
+
+# -- argument parsing ----------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    formatter = argparse.RawDescriptionHelpFormatter
+    app = argparse.ArgumentParser(add_help=False)
+    group = app.add_argument_group("app")
+    group.add_argument("--url", help="the app's base URL (env DFCTL_URL; default http://localhost:7071)")
+    group.add_argument("--key", help="function or host key: x-functions-key for /api/, code= for the "
+                                     "management API (env DFCTL_KEY)")
+    group.add_argument("--system-key", help="key for the management API when it differs from --key: the "
+                                            "durabletask_extension system key (env DFCTL_SYSTEM_KEY)")
+    group.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                       help="HTTP timeout per request (default 30)")
+    group.add_argument("--app-dir", type=Path, help="folder with local.settings.json / host.json "
+                                                    "(default: the current folder if it has them, else this repo)")
+
+    storage = argparse.ArgumentParser(add_help=False)
+    group = storage.add_argument_group("storage")
+    group.add_argument("--connection", help="storage connection string (default: AzureWebJobsStorage from the "
+                                            "environment or local.settings.json)")
+    group.add_argument("--account", help="storage account name; sign in with Entra ID (DefaultAzureCredential)")
+
+    waiting = argparse.ArgumentParser(add_help=False)
+    group = waiting.add_argument_group("waiting")
+    group.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="poll interval (default 1)")
+    group.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
+                       help="give up waiting after this long, exit 6 (default: wait as long as it takes)")
+
+    output = argparse.ArgumentParser(add_help=False)
+    output.add_argument("--json", action="store_true", help="print JSON (for scripts) instead of tables")
+
+    parser = argparse.ArgumentParser(
+        prog="python -m dfctl", formatter_class=formatter, epilog=EPILOG,
+        description="Start, watch and manage this app's Durable Functions workflows, and inspect its task hub.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name: str, help_text: str, parents: list[argparse.ArgumentParser],
+                handler: Callable[[argparse.Namespace], int],
+                description: str | None = None) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=description or help_text, parents=parents,
+                                  formatter_class=formatter, epilog=EPILOG)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    # start
+    start = commands.add_parser("start", help="start a workflow: order, batch or leave",
+                                description="Start a workflow through its HTTP starter.", formatter_class=formatter,
+                                epilog=EPILOG)
+    workflows = start.add_subparsers(dest="workflow", metavar="WORKFLOW")
+    start.set_defaults(handler=lambda args: _missing(start, "a workflow"))
+    start_parents = [app, waiting, output]
+
+    order = workflows.add_parser(
+        "order", parents=start_parents, formatter_class=formatter, epilog=EPILOG,
+        help="process an order (OrderProcessing_Client)",
+        description="Start the order workflow: an existing Pending order (--order-id only), a new order "
+                    "(--order-id, --email and --item), or any request body (--file).")
+    order.add_argument("--order-id", help="the order id (alone: process the stored order with this id)")
+    order.add_argument("--email", help="customer e-mail of a new order")
+    order.add_argument("--item", action="append", default=[], metavar="SKU=QTY",
+                       help="an item of a new order (repeat for more), e.g. --item WIDGET-1=2")
+    order.add_argument("--file", help="JSON request body from a file ('-' for stdin)")
+    order.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
+    order.set_defaults(handler=cmd_start_order)
+
+    batch = workflows.add_parser(
+        "batch", parents=[*start_parents, storage], formatter_class=formatter, epilog=EPILOG,
+        help="upload files and process them as a batch (BatchProcessing_Client)",
+        description="Upload local files into the batch input container (BATCH_INPUT_CONTAINER, default "
+                    "batch-input) and start BatchProcessing_Client with their blob names; or name blobs that "
+                    "are already there (--blob), or every blob under a prefix (--prefix).")
+    batch.add_argument("files", nargs="*", type=Path, help="local files to upload (blob name: --blob-prefix + "
+                                                            "file name)")
+    batch.add_argument("--blob-prefix", default="", help="prefix for the uploaded files' blob names, e.g. incoming/")
+    batch.add_argument("--blob", action="append", default=[], metavar="NAME",
+                       help="a blob already in the container (repeat for more)")
+    batch.add_argument("--prefix", help="process every blob whose name starts with this")
+    batch.add_argument("--batch-id", help="name the batch (instance batch-<id>; a second start is refused)")
+    batch.add_argument("--container", help="input container (default: BATCH_INPUT_CONTAINER or batch-input)")
+    batch.add_argument("--wait", action="store_true", help="watch the batch (with a progress bar) until it finishes")
+    batch.set_defaults(handler=cmd_start_batch)
+
+    leave = workflows.add_parser(
+        "leave", parents=start_parents, formatter_class=formatter, epilog=EPILOG,
+        help="request leave (LeaveApproval_Client)",
+        description="Start a leave request; the approver decides with `dfctl approve|reject`.")
+    leave.add_argument("--employee-id")
+    leave.add_argument("--employee-email")
+    leave.add_argument("--approver-email")
+    leave.add_argument("--start-date", metavar="YYYY-MM-DD")
+    leave.add_argument("--end-date", metavar="YYYY-MM-DD")
+    leave.add_argument("--reason")
+    leave.add_argument("--file", help="JSON request body from a file ('-' for stdin) instead of the options")
+    leave.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
+    leave.set_defaults(handler=cmd_start_leave)
+
+    for verb in ("approve", "reject"):
+        decide = command(verb, f"{verb} a leave request (SubmitApprovalResult)", [app, waiting, output],
+                         cmd_decide)
+        decide.add_argument("instance_id", metavar="INSTANCE_ID", help="the leave request's instance id (leave-...)")
+        decide.add_argument("--approver", required=True, help="the approver's e-mail (must be the request's)")
+        decide.add_argument("--comment")
+        decide.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
+        decide.set_defaults(result="Approved" if verb == "approve" else "Rejected")
+
+    status = command("status", "show an instance's status (--watch: until it finishes)", [app, waiting, output],
+                     cmd_status)
+    status.add_argument("instance_id", metavar="INSTANCE_ID")
+    status.add_argument("--watch", action="store_true",
+                        help="poll until the instance finishes (a progress bar for batches); exit 1 if it "
+                             "Failed or was Terminated")
+    status.add_argument("--history", action="store_true", help="also show the history (management API)")
+
+    listing = command("list", "list instances (management API)", [app, output], cmd_list)
+    _filters(listing)
+    listing.add_argument("--top", type=int, default=50, help="at most this many (default 50; 0 for all)")
+
+    terminate = command("terminate", "terminate a running instance", [app, output], cmd_terminate)
+    terminate.add_argument("instance_id", metavar="INSTANCE_ID")
+    terminate.add_argument("--reason", default="Terminated with dfctl")
+
+    raise_event = command("raise", "raise an external event to an instance", [app, output], cmd_raise)
+    raise_event.add_argument("instance_id", metavar="INSTANCE_ID")
+    raise_event.add_argument("event", metavar="EVENT_NAME")
+    raise_event.add_argument("--data", default="null", help="the event's JSON payload (default null)")
+
+    purge = command(
+        "purge", "purge the history of one finished instance, or of finished instances by filter",
+        [app, output], cmd_purge,
+        description="Purge one instance (INSTANCE_ID) or every instance created in a time range "
+                    "(--created-from, optionally --created-to), by default only Completed, Failed and "
+                    "Terminated ones (--status to choose).")
+    purge.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?")
+    _filters(purge, prefix=False)
+
+    inspect = command(
+        "inspect", "read the task hub's tables directly: instances, or one instance's timeline",
+        [app, storage, output], cmd_inspect,
+        description="Without INSTANCE_ID: the {hub}Instances table. With it: the instance's timeline from "
+                    "{hub}History (activities with durations, retries, failures, timers, sub-orchestrations), "
+                    "and with --png a Gantt-like picture. Works on tables written by the Durable extension "
+                    "in Azure and by the local host.")
+    inspect.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?")
+    inspect.add_argument("--hub", help="task hub name (default: TASKHUB_NAME, else host.json's hubName)")
+    inspect.add_argument("--png", type=Path, metavar="FILE", help="draw the timeline into a PNG file")
+    inspect.add_argument("--depth", type=int, default=2,
+                         help="follow sub-orchestrations this many levels deep (default 2; 0: none)")
+    inspect.add_argument("--max-rows", type=int, default=200, help="timeline rows to print (default 200; 0: all)")
+    _filters(inspect)
+    inspect.add_argument("--top", type=int, default=50, help="instances to list (default 50; 0 for all)")
+    return parser
+
+
+def _filters(sub: argparse.ArgumentParser, prefix: bool = True) -> None:
+    group = sub.add_argument_group("filters")
+    group.add_argument("--status", action="append", default=[], metavar="STATUS",
+                       help=f"runtime status (repeat, or comma-separated): {', '.join(STATUSES)}")
+    if prefix:
+        group.add_argument("--prefix", help="instance id prefix, e.g. order- or batch-")
+    group.add_argument("--created-from", metavar="TIME", help="created at or after: ISO date/time or 7d, 12h, 30m ago")
+    group.add_argument("--created-to", metavar="TIME", help="created at or before (same forms)")
+
+
+def _missing(parser: argparse.ArgumentParser, what: str) -> int:
+    parser.print_help(sys.stderr)
+    print(f"\n{parser.prog}: error: choose {what}", file=sys.stderr)
+    return errors.USAGE
+
+
+# -- shared helpers ------------------------------------------------------------------------------
+
+
+def _console(args: argparse.Namespace) -> Any:
+    from dfctl.render import console
+
+    return console()
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from dfctl.api import AppClient
+    from dfctl.settings import default_url
+
+    url = args.url or os.environ.get("DFCTL_URL") or default_url(args.app_folder)
+    return AppClient(url, key=args.key or os.environ.get("DFCTL_KEY") or None,
+                     system_key=args.system_key or os.environ.get("DFCTL_SYSTEM_KEY") or None,
+                     timeout=args.request_timeout)
+
+
+def _statuses(values: list[str]) -> list[str]:
+    chosen: list[str] = []
+    for value in values:
+        for name in filter(None, (v.strip() for v in value.split(","))):
+            match = next((s for s in STATUSES if s.lower() == name.lower()), None)
+            if match is None:
+                raise CliError(f"Unknown status {name!r}; use one of {', '.join(STATUSES)}.", errors.USAGE)
+            chosen.append(match)
+    return chosen
+
+
+_RELATIVE = re.compile(r"^(\d+)([dhm])$")
+
+
+def parse_moment(text: str | None) -> datetime | None:
+    """ISO date or date-time (UTC unless it says otherwise), or `7d` / `12h` / `30m` ago."""
+    if not text:
+        return None
+    relative = _RELATIVE.match(text.strip())
+    if relative:
+        amount, unit = int(relative.group(1)), relative.group(2)
+        return datetime.now(UTC) - timedelta(**{{"d": "days", "h": "hours", "m": "minutes"}[unit]: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise CliError(f"Not a time: {text!r} (use 2026-01-31, 2026-01-31T12:00:00Z or 7d).", errors.USAGE) from error
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def _read_json(path: str) -> Any:
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
+    except OSError as error:
+        raise CliError(f"Cannot read {path}: {error.strerror or error}", errors.USAGE) from error
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise CliError(f"{path} is not JSON: {error}", errors.USAGE) from error
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# -- starting workflows --------------------------------------------------------------------------
+
+
+def _started(args: argparse.Namespace, response: Any, what: str) -> int:
+    """Report a starter's answer; 202: the new instance (and watch it with --wait)."""
+    from dfctl.api import _error_text, expect, json_body
+
+    if response.status_code == 409:
+        body = json_body(response) or {}
+        existing = body.get("instanceId")
+        detail = f" (instance {existing}, {body.get('runtimeStatus')})" if existing else ""
+        raise CliError(f"409 Conflict: {_error_text(response)}{detail}", errors.REFUSED)
+    expect(response, 202)
+    body = json_body(response) or {}
+    instance_id = body.get("id") or body.get("instanceId")
+    if args.json and not args.wait:
+        _print_json(body)
+    elif not args.json:
+        print(f"started {what}: {instance_id}")
+        if not args.wait:
+            print(f"  follow it:  python -m dfctl status {instance_id} --watch")
+    if not args.wait:
+        return errors.OK
+    return watch(args, _client(args), instance_id)
+
+
+def cmd_start_order(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.file:
+        if args.email or args.item:
+            raise CliError("--file gives the whole request; do not combine it with --email/--item.", errors.USAGE)
+        body = _read_json(args.file)
+        params = {"orderId": args.order_id} if args.order_id else None
+        return _started(args, client.function("POST", "OrderProcessing_Client", params=params, body=body), "order")
+    if not args.order_id:
+        raise CliError("Give --order-id (and --email and --item for a new order) or --file.", errors.USAGE)
+    if not args.email and not args.item:
+        response = client.function("POST", "OrderProcessing_Client", params={"orderId": args.order_id})
+        return _started(args, response, "order")
+    if not args.email or not args.item:
+        raise CliError("A new order needs both --email and at least one --item SKU=QTY.", errors.USAGE)
+    items = []
+    for item in args.item:
+        sku, _, quantity = item.partition("=")
+        if not sku or not quantity.strip().lstrip("-").isdigit():
+            raise CliError(f"--item takes SKU=QUANTITY, e.g. WIDGET-1=2 (got {item!r}).", errors.USAGE)
+        items.append({"sku": sku.strip(), "quantity": int(quantity)})
+    body = {"orderId": args.order_id, "customerEmail": args.email, "items": items}
+    return _started(args, client.function("POST", "OrderProcessing_Client", body=body), "order")
+
+
+def cmd_start_batch(args: argparse.Namespace) -> int:
+    from dfctl.settings import app_data_connection_setting, storage_target
+    from dfctl.storage import upload_files
+
+    if args.prefix and (args.files or args.blob):
+        raise CliError("--prefix selects the blobs itself; do not combine it with files or --blob.", errors.USAGE)
+    if not args.prefix and not args.files and not args.blob:
+        raise CliError("Give local files to upload, --blob NAME for blobs already uploaded, or --prefix.",
+                       errors.USAGE)
+    client = _client(args)  # a bad URL is reported before anything is uploaded
+    uploads: list[tuple[Path, str]] = []
+    for path in args.files:
+        if not path.is_file():
+            raise CliError(f"No such file: {path}", errors.USAGE)
+        uploads.append((path, f"{args.blob_prefix}{path.name}"))
+    names = [name for _, name in uploads]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise CliError(f"Two files would get the same blob name: {', '.join(duplicates)}.", errors.USAGE)
+    if uploads:
+        container = args.container or os.environ.get("BATCH_INPUT_CONTAINER", "").strip() or DEFAULT_INPUT_CONTAINER
+        target = storage_target(args.connection, args.account, app_data_connection_setting())
+        started = time.monotonic()
+        upload_files(target, container, uploads)
+        if not args.json:
+            print(f"uploaded {len(uploads)} file(s) to {container} in {target.description} "
+                  f"({time.monotonic() - started:.1f} s)")
+    files = names + list(args.blob)
+    # The starter's forms: a JSON array of names (the original call), or an object to name the batch.
+    body: Any = {"prefix": args.prefix} if args.prefix else ({"files": files} if args.batch_id else files)
+    if args.batch_id:
+        body["batchId"] = args.batch_id
+    return _started(args, client.function("POST", "BatchProcessing_Client", body=body), "batch")
+
+
+def cmd_start_leave(args: argparse.Namespace) -> int:
+    client = _client(args)
+    options = {"employee_id": "employeeId", "employee_email": "employeeEmail", "approver_email": "approverEmail",
+               "start_date": "startDate", "end_date": "endDate", "reason": "reason"}
+    fields = {field: getattr(args, option) for option, field in options.items()}
+    if args.file:
+        if any(fields.values()):
+            raise CliError("--file gives the whole request; do not combine it with the field options.", errors.USAGE)
+        body = _read_json(args.file)
+    else:
+        missing = ["--" + option.replace("_", "-") for option, field in options.items() if not fields[field]]
+        if missing:
+            raise CliError(f"Missing {', '.join(missing)} (or give the request with --file).", errors.USAGE)
+        body = fields
+    return _started(args, client.function("POST", "LeaveApproval_Client", body=body), "leave request")
+
+
+def cmd_decide(args: argparse.Namespace) -> int:
+    from dfctl.api import _error_text, json_body
+
+    client = _client(args)
+    body = {"instanceId": args.instance_id, "result": args.result, "approver": args.approver}
+    if args.comment:
+        body["comment"] = args.comment
+    response = client.function("POST", "SubmitApprovalResult", body=body)
+    if response.status_code == 404:
+        raise CliError(f"Not found: {_error_text(response)}", errors.NOT_FOUND)
+    if response.status_code in (400, 403, 409, 413, 415):
+        raise CliError(f"{response.status_code}: {_error_text(response)}", errors.REFUSED)
+    if response.status_code != 202:
+        raise CliError(f"Unexpected {response.status_code} from SubmitApprovalResult: {_error_text(response)}",
+                       errors.SERVER_ERROR)
+    if args.json and not args.wait:
+        _print_json(json_body(response))
+    elif not args.json:
+        print(f"{args.result.lower()} by {args.approver}: {args.instance_id}")
+    return watch(args, client, args.instance_id) if args.wait else errors.OK
+
+
+# -- management API --------------------------------------------------------------------------------
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    client = _client(args)
+    if args.watch:
+        return watch(args, client, args.instance_id)
+    body = client.status(args.instance_id, history=args.history)
+    if body is None:
+        raise CliError(f"No instance {args.instance_id}.", errors.NOT_FOUND)
+    if args.json:
+        _print_json(body)
+        return errors.OK
+    from rich.table import Table
+
+    from dfctl.render import esc, short_json, status_lines, when
+
+    out = _console(args)
+    for line in status_lines(body):
+        out.print(line)
+    if args.history:
+        table = Table(title="history (management API)")
+        for column in ("time", "event", "function", "detail"):
+            table.add_column(column, overflow="fold")
+        for event in body.get("historyEvents") or []:
+            detail = event.get("Reason") or event.get("Name") or event.get("InstanceId") or ""
+            if not detail and "Result" in event:
+                detail = short_json(event.get("Result"), 80)
+            table.add_row(when(event.get("Timestamp")), event.get("EventType", ""), esc(event.get("FunctionName")),
+                          esc(detail))
+        out.print(table)
+    return errors.OK
+
+
+def watch(args: argparse.Namespace, client: Any, instance_id: str) -> int:
+    """Poll the instance until it finishes: 0 Completed, 1 Failed/Terminated, 6 on --timeout."""
+    from dfctl.render import console, esc, status_lines, step_of
+
+    out = console()
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    started = time.monotonic()
+    interactive = out.is_terminal and not args.json
+    last_line = None
+    progress, task = None, None
+    if interactive:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TimeElapsedColumn(), console=out, transient=False)
+        task = progress.add_task(instance_id, total=None)
+    with progress or nullcontext():
+        while True:
+            body = client.status(instance_id, show_input=False)
+            if body is None:
+                raise CliError(f"No instance {instance_id}.", errors.NOT_FOUND)
+            state = body.get("runtimeStatus", "")
+            custom = body.get("customStatus")
+            counts = custom.get("counts") if isinstance(custom, dict) else None
+            count_text = ", ".join(f"{k} {v}" for k, v in counts.items() if v) if isinstance(counts, dict) else ""
+            if progress is not None and task is not None:
+                processed = custom.get("processed") if isinstance(custom, dict) else None
+                total = custom.get("total") if isinstance(custom, dict) else None
+                if isinstance(processed, int) and isinstance(total, int):  # a batch: the bar shows n/total
+                    step = custom.get("step") if isinstance(custom, dict) else None
+                    text = f"{instance_id} {step or state}" + (f" ({count_text})" if count_text else "")
+                    progress.update(task, description=esc(text), completed=processed, total=total)
+                else:
+                    progress.update(task, description=esc(f"{instance_id} {state} {step_of(custom)}".strip()))
+            elif not args.json:
+                line = f"{state} {step_of(custom)}".strip() + (f" ({count_text})" if count_text else "")
+                if line != last_line:
+                    print(f"{time.strftime('%H:%M:%S')} {instance_id}: {line}", flush=True)
+                    last_line = line
+            if state in TERMINAL:
+                break
+            if deadline is not None and time.monotonic() >= deadline:
+                raise CliError(f"{instance_id} is still {state} after {args.timeout:g} s.", errors.TIMEOUT)
+            time.sleep(max(0.05, args.interval))
+    if args.json:
+        _print_json(body)
+    else:
+        for line in status_lines(body):
+            out.print(line)
+        out.print(f"{instance_id} Completed (watched {time.monotonic() - started:.1f} s)" if state == "Completed" else
+                  f"{instance_id} ended {state}")
+    return errors.OK if state == "Completed" else errors.WORKFLOW_FAILED
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    client = _client(args)
+    items = client.query(statuses=_statuses(args.status) or None, prefix=args.prefix,
+                         created_from=iso(parse_moment(args.created_from)),
+                         created_to=iso(parse_moment(args.created_to)), top=args.top or None)
+    if args.json:
+        _print_json(items)
+        return errors.OK
+    from dfctl.render import status_table
+
+    out = _console(args)
+    out.print(status_table(items, title=f"{len(items)} instance(s)"))
+    return errors.OK
+
+
+def cmd_terminate(args: argparse.Namespace) -> int:
+    from dfctl.api import expect
+
+    response = _client(args).terminate(args.instance_id, args.reason)
+    if response.status_code == 404:
+        raise CliError(f"No instance {args.instance_id}.", errors.NOT_FOUND)
+    if response.status_code == 410:
+        raise CliError(f"{args.instance_id} has already finished (410 Gone); nothing to terminate.", errors.REFUSED)
+    expect(response, 202)
+    _report(args, {"instanceId": args.instance_id, "terminated": True, "reason": args.reason},
+            f"termination of {args.instance_id} requested ({args.reason})")
+    return errors.OK
+
+
+def cmd_raise(args: argparse.Namespace) -> int:
+    from dfctl.api import expect
+
+    try:
+        data = json.loads(args.data)
+    except json.JSONDecodeError as error:
+        raise CliError(f"--data must be JSON: {error}", errors.USAGE) from error
+    response = _client(args).raise_event(args.instance_id, args.event, data)
+    if response.status_code == 404:
+        raise CliError(f"No instance {args.instance_id}.", errors.NOT_FOUND)
+    if response.status_code == 410:
+        raise CliError(f"{args.instance_id} has finished (410 Gone); it takes no events.", errors.REFUSED)
+    expect(response, 202)
+    _report(args, {"instanceId": args.instance_id, "event": args.event},
+            f"event {args.event} raised to {args.instance_id}")
+    return errors.OK
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from dfctl.api import expect, json_body
+
+    client = _client(args)
+    if args.instance_id:
+        if args.status or args.created_from or args.created_to:
+            raise CliError("Purge one INSTANCE_ID, or by filter (--created-from ...), not both.", errors.USAGE)
+        response = client.purge(args.instance_id)
+        if response.status_code == 404:
+            raise CliError(f"No instance {args.instance_id}.", errors.NOT_FOUND)
+        if response.status_code == 400:
+            from dfctl.api import _error_text
+
+            raise CliError(f"Cannot purge {args.instance_id}: {_error_text(response)}", errors.REFUSED)
+        expect(response, 200)
+        deleted = (json_body(response) or {}).get("instancesDeleted", 1)
+        _report(args, {"instanceId": args.instance_id, "instancesDeleted": deleted},
+                f"purged {args.instance_id} ({deleted} instance)")
+        return errors.OK
+    if not args.created_from:
+        raise CliError("Give INSTANCE_ID, or --created-from (and optionally --created-to, --status) to purge "
+                       "by filter.", errors.USAGE)
+    statuses = _statuses(args.status) or FINISHED_STATUSES
+    response = client.purge_by(created_from=iso(parse_moment(args.created_from)) or "",
+                               created_to=iso(parse_moment(args.created_to)), statuses=statuses)
+    if response.status_code == 404:
+        deleted = 0
+    else:
+        expect(response, 200)
+        deleted = (json_body(response) or {}).get("instancesDeleted", 0)
+    _report(args, {"instancesDeleted": deleted, "runtimeStatus": statuses},
+            f"purged {deleted} instance(s) ({', '.join(statuses)})")
+    return errors.OK
+
+
+def _report(args: argparse.Namespace, value: dict[str, Any], text: str) -> None:
+    if args.json:
+        _print_json(value)
+    else:
+        print(text)
+
+
+# -- inspect (task hub tables) -------------------------------------------------------------------
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from dfctl.settings import hub_name, storage_target
+    from dfctl.taskhub import TaskHub
+
+    target = storage_target(args.connection, args.account)
+    hub = hub_name(args.hub, args.app_folder)
+    with TaskHub(target, hub) as taskhub:
+        if not args.instance_id:
+            return _inspect_instances(args, taskhub)
+        return _inspect_instance(args, taskhub)
+
+
+def _inspect_instances(args: argparse.Namespace, taskhub: Any) -> int:
+    from dfctl.render import instances_table
+
+    found = taskhub.instances(statuses=_statuses(args.status) or None, prefix=args.prefix,
+                              created_from=parse_moment(args.created_from),
+                              created_to=parse_moment(args.created_to), top=args.top or None)
+    if args.json:
+        _print_json([{"instanceId": i.instance_id, "name": i.name, "runtimeStatus": i.runtime_status,
+                      "createdTime": iso(i.created), "lastUpdatedTime": iso(i.last_updated),
+                      "completedTime": iso(i.completed), "customStatus": i.custom_status} for i in found])
+        return errors.OK
+    out = _console(args)
+    out.print(instances_table(found, taskhub.hub))
+    out.print(f"{len(found)} instance(s) shown, newest first, from {taskhub.target.description}")
+    return errors.OK
+
+
+def load_timeline(taskhub: Any, instance_id: str, depth: int) -> tuple[Any, Any]:
+    """The instance's row and timeline, with its sub-orchestrations `depth` levels down (read in parallel)."""
+    from dfctl.timeline import SUB_ORCHESTRATION, build
+
+    row = taskhub.instance(instance_id)
+    if row is None:
+        raise CliError(f"No instance {instance_id} in task hub {taskhub.hub} ({taskhub.target.description}).",
+                       errors.NOT_FOUND)
+    root = build(instance_id, taskhub.history(instance_id, row.execution_id), row)
+    level = [root]
+    while depth > 0 and level:
+        wanted = list(dict.fromkeys(s.instance_id for t in level for s in t.of_kind(SUB_ORCHESTRATION)
+                                    if s.instance_id))
+        if not wanted:
+            break
+        rows = taskhub.instances_by_id(wanted)
+        histories = taskhub.histories([(i, rows[i].execution_id if rows[i] else None) for i in wanted])
+        next_level = []
+        for parent in level:
+            for span in parent.of_kind(SUB_ORCHESTRATION):
+                child_id = span.instance_id
+                if child_id and child_id in histories and child_id not in parent.children:
+                    child = build(child_id, histories[child_id], rows.get(child_id))
+                    parent.children[child_id] = child
+                    next_level.append(child)
+        level, depth = next_level, depth - 1
+    return row, root
+
+
+def _inspect_instance(args: argparse.Namespace, taskhub: Any) -> int:
+    from dfctl.render import activity_stats, timeline_header, timeline_table
+    from dfctl.timeline import to_json
+
+    row, timeline = load_timeline(taskhub, args.instance_id, max(0, args.depth))
+    if args.png:
+        from dfctl.gantt import render_png
+
+        args.png.parent.mkdir(parents=True, exist_ok=True)
+        render_png(timeline, args.png)
+    if args.json:
+        _print_json(to_json(timeline) | ({"png": str(args.png)} if args.png else {}))
+        return errors.OK
+    out = _console(args)
+    for line in timeline_header(timeline, row):
+        out.print(line)
+    table, hidden = timeline_table(timeline, args.max_rows)
+    out.print(table)
+    if hidden:
+        out.print(f"… {hidden} more rows (--max-rows 0 shows all)")
+    if timeline.all_activities():
+        out.print(activity_stats(timeline))
+    if args.png:
+        out.print(f"timeline picture: {args.png}")
+    return errors.OK
+
+
+# -- entry point ---------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help(sys.stderr)
+        return errors.USAGE
+    try:
+        from dfctl.settings import app_dir, load_app_settings
+
+        args.app_folder = app_dir(getattr(args, "app_dir", None))
+        load_app_settings(args.app_folder)
+        return args.handler(args)
+    except CliError as error:
+        print(f"dfctl: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"  {error.hint}", file=sys.stderr)
+        return error.code
+    except KeyboardInterrupt:
+        print("dfctl: interrupted", file=sys.stderr)
+        return errors.INTERRUPTED
