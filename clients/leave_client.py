@@ -26,7 +26,6 @@ activities' retry policy are read here and passed in: orchestrators must not rea
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from datetime import UTC, date, datetime
 from typing import Any
@@ -39,6 +38,7 @@ from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
+from common.payloads import decode_payload
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -121,7 +121,8 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     if status.name != ORCHESTRATOR:
         raise RequestError(f"Instance {instance_id} is not a leave approval workflow; it takes no decisions.",
                            "instanceId")
-    workflow = _as_object(status.input_) or {}
+    workflow = decode_payload(status.input_)
+    workflow = workflow if isinstance(workflow, dict) else {}
     request_id = str(workflow.get("requestId") or instance_id)
     record = await asyncio.to_thread(leave_store.find_request, request_id)
     approver_email = workflow.get("approverEmail") or (record.approver_email if record else None)
@@ -201,14 +202,3 @@ def _described(record: LeaveRecord) -> str:
         return "the request expired"
     return f"the request is {record.status.value}"
 
-
-def _as_object(value: Any) -> Any:
-    """The instance input as the status API returns it: JSON text (the SDK encodes it twice) or an object."""
-    for _ in range(2):
-        if not isinstance(value, str | bytes):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, dict) else None

@@ -28,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote
 
+from devhost.table_store import sanitize_key, unsanitize_key  # the provider's KeySanitation
 from dfctl.errors import NOT_FOUND, CliError
 from dfctl.settings import StorageTarget
 from dfctl.storage import storage_errors
@@ -42,38 +43,6 @@ EVENT_TYPES = (
     "EventSent", "EventRaised", "ContinueAsNew", "GenericEvent", "HistoryState", "ExecutionSuspended",
     "ExecutionResumed", "ExecutionRewound",
 )
-_ESCAPED = {"^": "^", "/": "0", "\\": "1", "#": "2", "?": "3"}
-_UNESCAPED = {code: char for char, code in _ESCAPED.items()}
-_CONTROL_OFFSET = 0xC0
-
-
-def sanitize_key(value: str) -> str:
-    """The PartitionKey of an instance id (`KeySanitation.EscapePartitionKey`)."""
-    out = []
-    for char in value:
-        code = ord(char)
-        if char in _ESCAPED:
-            out.append("^" + _ESCAPED[char])
-        elif code <= 0x1F or 0x7F <= code <= 0x9F:
-            out.append("^" + chr(_CONTROL_OFFSET + code))
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def unsanitize_key(key: str) -> str:
-    """The instance id of a PartitionKey (`KeySanitation.UnescapePartitionKey`)."""
-    out, i = [], 0
-    while i < len(key):
-        if key[i] != "^" or i + 1 == len(key):
-            out.append(key[i])
-            i += 1
-            continue
-        code = key[i + 1]
-        out.append(_UNESCAPED.get(code) or (chr(ord(code) - _CONTROL_OFFSET) if ord(code) >= _CONTROL_OFFSET else code))
-        i += 2
-    return "".join(out)
-
 
 def utc(value: Any) -> datetime | None:
     """A table datetime (or ISO text) as an aware UTC datetime; None for none or the .NET minimum."""

@@ -22,7 +22,6 @@ Deterministic: no I/O, clock, randomness or environment access here.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Generator
 from datetime import datetime, timedelta
@@ -30,6 +29,8 @@ from typing import Any
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
+
+from common.payloads import decode_payload
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -55,7 +56,7 @@ _REQUEST_FIELDS = ("requestId", "employeeId", "employeeEmail", "approverEmail", 
 @bp.orchestration_trigger(context_name="context")
 def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
     """Run one leave request to its decision or expiry; the output is the outcome sentence."""
-    leave = _as_object(context.get_input()) or {}
+    leave = decode_payload(context.get_input()) or {}
     request_id = str(leave["requestId"])
     retry = _retry_options(leave)
     approval_url = str(leave.get("approvalUrl") or "/api/SubmitApprovalResult")
@@ -122,7 +123,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
 
 def parse_decision(payload: Any) -> dict[str, Any] | None:
     """`{"result", "approver", "comment"}` from an event payload (object or JSON text), or None if not a decision."""
-    payload = _as_object(payload)
+    payload = decode_payload(payload)
     if not isinstance(payload, dict):
         return None
     raw = payload.get("result")
@@ -137,17 +138,6 @@ def parse_decision(payload: Any) -> dict[str, Any] | None:
         "comment": comment[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None,
     }
 
-
-def _as_object(value: Any) -> Any:
-    """Undo the SDK client's JSON encoding of payloads (once or twice); other values pass unchanged."""
-    for _ in range(2):
-        if not isinstance(value, str | bytes):
-            break
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    return value
 
 
 def _cancel_pending(timers: list[TaskBase]) -> None:
