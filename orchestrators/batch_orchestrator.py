@@ -2,8 +2,8 @@
 
     BatchProcessing_Orchestrator  {batchId, files: [name], chunkSize, maxParallelChunks, retry}
         splits the files into chunks of `chunkSize` and runs each as a sub-orchestration
-        `BatchProcessing_Chunk` with the instance id `{parent id}:chunk-{i:05d}`, at most
-        `maxParallelChunks` at a time (a new one starts as soon as one finishes). Each
+        `BatchProcessing_Chunk` with the instance id `{parent id}:chunk-{i:05d}`, in waves of
+        `maxParallelChunks` (the next wave starts when the whole wave has finished). Each
         finished chunk updates the custom status
             {batchId, step, processed, total, counts: {succeeded, invalid, empty, missing, failed},
              chunks: {completed, total}}
@@ -18,6 +18,13 @@ Why chunks: the SDK replays an orchestrator's whole history on every episode, so
 fan-out over N files costs O(N^2) replay CPU (hours for 10,000 files). With chunks of c files,
 no history holds more than about 2c + 10 events (a chunk) or 3N/c + 10 (the parent), and
 per-file results never enter the parent's history: the chunk writes them to a blob.
+
+Why waves and not a sliding window (start a chunk whenever one finishes): the extension replays
+the SDK's actions one after another and awaits each (OutOfProcOrchestrationShim), and the SDK
+sends `task_any` over already started tasks as a WhenAny of only the new ones. A sliding window
+therefore makes the host wait for the newest chunk before it starts the next: after the first
+window, chunks run one at a time. In a wave, the first `task_any` names the whole wave; the
+later ones add nothing, so every chunk of the wave runs at once and progress is still per chunk.
 
 One bad file never fails the batch: ProcessFile returns bad data as an outcome; a file whose
 ProcessFile still raises after the retries is counted `failed`, and a chunk that fails as a
@@ -83,51 +90,42 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     processed = 0
     parts: list[str | None] = [None] * len(offsets)
     failed_chunks: list[dict[str, Any]] = []
-
-    running: dict[Any, int] = {}  # sub-orchestration task -> chunk index
-    next_chunk = 0
+    completed = 0
 
     def status(step: str, **extra: Any) -> None:
-        completed = next_chunk - len(running)
         context.set_custom_status({
             "batchId": batch_id, "step": step, "processed": processed, "total": len(files), "counts": dict(counts),
             "chunks": {"completed": completed, "total": len(offsets)}, **extra})
 
-    def start_chunk(index: int) -> None:
+    def start_chunk(index: int) -> Any:
         offset = offsets[index]
         chunk_input = {"batchId": batch_id, "chunk": index, "offset": offset, "files": files[offset:offset + size],
                        "retry": retry}
-        task = context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk_input,
+        return context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk_input,
                                              chunk_instance_id(context.instance_id, index))
-        running[task] = index
 
-    while next_chunk < len(offsets) and len(running) < parallel:
-        start_chunk(next_chunk)
-        next_chunk += 1
     status("Processing")
     if not context.is_replaying:
         log.info("batch %s: %d files in %d chunks", batch_id, len(files), len(offsets),
                  extra={"instance_id": context.instance_id, "batch_id": batch_id})
 
-    while running:
-        done = yield context.task_any(list(running))
-        index = running.pop(done)
-        chunk_files = len(files[offsets[index]:offsets[index] + size])
-        if _failed(done):
-            counts["failed"] += chunk_files
-            failed_chunks.append({"chunk": index, "offset": offsets[index],
-                                  "files": files[offsets[index]:offsets[index] + size],
-                                  "error": f"Chunk {index} failed: {_first_line(done.result)}"})
-        else:
-            result = done.result
-            for outcome, count in (result.get("counts") or {}).items():
-                counts[outcome] = counts.get(outcome, 0) + int(count)
-            parts[index] = result["reportPart"]
-        processed += chunk_files
-        if next_chunk < len(offsets):
-            start_chunk(next_chunk)
-            next_chunk += 1
-        status("Processing")
+    for first in range(0, len(offsets), parallel):
+        wave = {start_chunk(index): index for index in range(first, min(first + parallel, len(offsets)))}
+        while wave:
+            done = yield context.task_any(list(wave))
+            index = wave.pop(done)
+            chunk_files = files[offsets[index]:offsets[index] + size]
+            if _failed(done):
+                counts["failed"] += len(chunk_files)
+                failed_chunks.append({"chunk": index, "offset": offsets[index], "files": chunk_files,
+                                      "error": f"Chunk {index} failed: {_first_line(done.result)}"})
+            else:
+                for outcome, count in (done.result.get("counts") or {}).items():
+                    counts[outcome] = counts.get(outcome, 0) + int(count)
+                parts[index] = done.result["reportPart"]
+            processed += len(chunk_files)
+            completed += 1
+            status("Processing")
 
     status("WritingReport")
     report_input = {

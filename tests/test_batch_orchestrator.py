@@ -227,6 +227,21 @@ async def test_at_most_max_parallel_chunks_run_at_once() -> None:
     assert host.output(parent)["counts"]["succeeded"] == 40
 
 
+async def test_chunks_start_in_full_waves_of_max_parallel_chunks() -> None:
+    """After the first wave, the next wave starts whole (a sliding window would start one at a time)."""
+    script = Script()
+    files = [f"w-{i:02d}.csv" for i in range(45)]
+    host, record, _ = await run_batch(script, files, chunk_size=5, parallel=3)
+    assert host.output(record)["counts"]["succeeded"] == 45
+    waves, current = [], 0
+    for event in record.history:
+        if event["EventType"] == EventType.OrchestratorStarted and current:
+            waves.append(current)
+            current = 0
+        current += event["EventType"] == EventType.SubOrchestrationInstanceCreated
+    assert waves == [3, 3, 3]  # 9 chunks: three episodes that each start a whole wave
+
+
 async def test_a_chunk_that_fails_as_a_whole_counts_its_files_failed() -> None:
     script = Script(chunk_report_failures={1})
     files = [f"f-{i}.csv" for i in range(6)]

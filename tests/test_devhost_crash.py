@@ -12,6 +12,7 @@ import random
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,9 +20,11 @@ import pytest
 import requests
 
 from common import inventory, orders, outbox, payments
+from common.batch_store import output_container, read_json, reports_container
 from common.orders import OrderStatus
 from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
 from tools import azurite as azurite_control
+from tools.batch_samples import upload_samples
 from tools.seed import seed
 
 ORDERS_PER_ROUND = 12
@@ -108,3 +111,52 @@ def test_events_accepted_just_before_sigkill_are_delivered(azurite: azurite_cont
             assert final["output"] == {"for": instance_id}
     finally:
         host.stop()
+
+
+BATCH_SETTINGS = {
+    "BATCH_INPUT_CONTAINER": "crash-batch-input",
+    "BATCH_OUTPUT_CONTAINER": "crash-batch-output",
+    "BATCH_QUARANTINE_CONTAINER": "crash-batch-quarantine",
+    "BATCH_REPORTS_CONTAINER": "crash-batch-reports",
+    "BATCH_CHUNK_SIZE": "10",
+    "BATCH_MAX_PARALLEL_CHUNKS": "3",
+    "BATCH_RETRY_FIRST_INTERVAL_MS": "200",
+}
+
+
+def test_a_batch_killed_twice_mid_way_processes_every_file_exactly_once(
+    azurite: azurite_control.Azurite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in BATCH_SETTINGS.items():
+        monkeypatch.setenv(name, value)
+    uploaded = upload_samples(count=120, invalid_ratio=0.1, prefix="crash/", seed=11, clean=True)
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TASKHUB_NAME": f"Batch{uuid.uuid4().hex[:8]}",
+           "DEVHOST_VISIBILITY_TIMEOUT_SECONDS": "3", **BATCH_SETTINGS}
+    host = start_devhost(ROOT, tmp_path / "host-0.log", env)
+    try:
+        response = requests.post(f"{host.base_url}/api/BatchProcessing_Client",
+                                 json={"prefix": "crash/", "batchId": "crash-1"}, timeout=30)
+        assert response.status_code == 202, response.text
+        status_path = response.json()["statusQueryGetUri"].split("/runtime/", 1)[1]
+        rng = random.Random(os.environ.get("CRASH_TEST_SEED", "11"))
+        for round_number in range(2):
+            time.sleep(rng.uniform(0.5, 2.5))  # mid-chunk, mid-episode or while a wave starts
+            kill(host)
+            host = start_devhost(ROOT, tmp_path / f"host-{round_number + 1}.log", env)
+        final = wait_for_status(f"{host.base_url}/runtime/{status_path}", timeout=180)
+    finally:
+        host.stop()
+
+    expected = Counter(outcome for name, outcome in uploaded.expected.items() if name.startswith("crash/"))
+    assert final["runtimeStatus"] == "Completed", final
+    assert final["output"]["total"] == sum(expected.values())
+    assert {k: v for k, v in final["output"]["counts"].items() if v} == dict(expected)
+    # One output per valid file, with its records: nothing missing, nothing written twice under another name.
+    outputs = sorted(b.name for b in output_container().list_blobs(name_starts_with="crash/"))
+    valid = sorted(f"{name}.jsonl" for name, outcome in uploaded.expected.items()
+                   if name.startswith("crash/") and outcome == "succeeded")
+    assert outputs == valid
+    report = read_json(reports_container(), final["output"]["report"]["blobName"])
+    reported = Counter(entry["file"] for entry in report["files"])
+    crash_files = [name for name in uploaded.expected if name.startswith("crash/")]
+    assert reported == Counter(dict.fromkeys(crash_files, 1))  # every file in the report exactly once

@@ -291,3 +291,19 @@ async def test_in_process_host_can_serve_http_for_client_bindings() -> None:
         assert host.output(record) == "Hello Hello Rome"
         async with http.get(f"{host.base_url}/api/status/{instance_id}") as response:
             assert (await response.json()) == {"runtimeStatus": "Completed"}
+
+
+async def test_top_level_actions_are_awaited_in_order_like_the_extension() -> None:
+    """The extension's OutOfProcOrchestrationShim awaits the SDK's actions one after another, and the
+    SDK sends a task_any over already started tasks as a WhenAny of only the new ones. So a sliding
+    window waits for its newest task before it starts the next: timer 3 (1 h, started at 3 h) is only
+    created once timer 2 (10 h, started at 1 h) has fired. The batch orchestrator uses waves for this."""
+    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
+        instance_id = await host.start("SlidingWindow", [1, 3, 10, 1])
+        for _ in range(12):
+            await host.advance(timedelta(hours=1))
+        record = await host.wait(instance_id)
+    fired = host.output(record)
+    assert [index for index, _ in fired] == [0, 1, 2, 3]  # not 0, 1, 3, 2 as the code reads
+    assert [hour for _, hour in fired][:3] == [1, 3, 11]
+    assert fired[3][1] >= 11

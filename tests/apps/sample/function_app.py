@@ -194,3 +194,23 @@ def EveryFiveMinutes(timer: func.TimerRequest) -> None:
 
 
 TICKS: list[bool] = []
+
+
+@app.orchestration_trigger(context_name="context")
+def SlidingWindow(context: df.DurableOrchestrationContext):
+    """Two timers at a time, refilled as each fires: a sliding window built on task_any."""
+    hours = context.get_input()
+    begin = context.current_utc_datetime
+
+    def timer(index: int):
+        return context.create_timer(context.current_utc_datetime + timedelta(hours=hours[index]))
+
+    running = {timer(0): 0, timer(1): 1}
+    next_index, fired = 2, []
+    while running:
+        done = yield context.task_any(list(running))
+        fired.append([running.pop(done), (context.current_utc_datetime - begin).total_seconds() / 3600])
+        if next_index < len(hours):
+            running[timer(next_index)] = next_index
+            next_index += 1
+    return fired
