@@ -23,12 +23,16 @@ def main(argv: list[str] | None = None) -> None:
         "--state", choices=("azure", "memory"), default="azure",
         help="where orchestration state lives: the task hub in AzureWebJobsStorage (default) or memory",
     )
+    parser.add_argument(
+        "--in-process", action="store_true",
+        help="run the app's functions in this process instead of a worker process (for debuggers)",
+    )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
-        asyncio.run(serve(args.app_dir, args.port, args.host, args.state))
+        asyncio.run(serve(args.app_dir, args.port, args.host, args.state, args.in_process))
     except KeyboardInterrupt:
         pass
     except ConfigurationError as error:

@@ -17,10 +17,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 import uuid
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -29,10 +27,10 @@ from .app_loader import FunctionIndex
 from .clock import Clock
 from .config import DurableSettings
 from .history import Event, EventType, event, execution_started, parse_time
-from .invoker import invoke_activity, invoke_orchestrator
 from .shim import NonDeterminismError, ShimReplay, UnknownFunctionError, UnsupportedActionError
 from .store import RUNNING_STATES, InstanceQuery, InstanceRecord, InstanceStore, MemoryStore
 from .transport import Delivery, MemoryTransport, Message, Transport
+from .worker import Functions, InProcessFunctions
 
 log = logging.getLogger("devhost.engine")
 
@@ -70,13 +68,6 @@ class EngineStats:
     activities: int = 0
 
 
-def _timed_invoke(fn: Any, payload: dict[str, Any]) -> tuple[Any, float]:
-    """Run one orchestrator episode on this thread and measure its CPU time (the SDK's replay)."""
-    started = time.thread_time()
-    reply = invoke_orchestrator(fn, payload)
-    return reply, time.thread_time() - started
-
-
 @dataclass
 class _Outbox:
     """What one episode sends, in the order it must be sent."""
@@ -108,6 +99,7 @@ class Engine:
         store: InstanceStore | None = None,
         transport: Transport | None = None,
         renew_interval: float | None = None,
+        functions: Functions | None = None,
     ):
         self.index = index
         self.settings = settings
@@ -125,8 +117,8 @@ class Engine:
         self._held: dict[str, list[Delivery]] = defaultdict(list)
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._workers: list[asyncio.Task[None]] = []
-        self._activity_pool = ThreadPoolExecutor(settings.max_concurrent_activities, "activity")
-        self._orchestrator_pool = ThreadPoolExecutor(settings.max_concurrent_orchestrators, "orchestrator")
+        self.functions: Functions = functions or InProcessFunctions(
+            index, settings.max_concurrent_activities, settings.max_concurrent_orchestrators)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -134,6 +126,7 @@ class Engine:
         """Open storage and start the dispatchers (orchestrations, activities, renewals)."""
         await self.store.open()
         await self.transport.open()
+        await self.functions.start()
         self._workers.append(asyncio.create_task(self._control_receiver()))
         for _ in range(self.settings.max_concurrent_orchestrators):
             self._workers.append(asyncio.create_task(self._orchestration_worker()))
@@ -150,8 +143,7 @@ class Engine:
         self._workers.clear()
         await self.transport.close()
         await self.store.close()
-        self._activity_pool.shutdown(wait=False, cancel_futures=True)
-        self._orchestrator_pool.shutdown(wait=False, cancel_futures=True)
+        await self.functions.close()
 
     # -- client operations (the HTTP management API and the test API use these) --
 
@@ -333,7 +325,7 @@ class Engine:
             completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
                                Reason=reason, Details=None)
         else:
-            outcome = await invoke_activity(fn, name, scheduled.get("Input"), self._activity_pool)
+            outcome = await self.functions.activity(name, scheduled.get("Input"))
             self.stats.activities += 1
             if outcome.failed:
                 completion = event(
@@ -542,8 +534,7 @@ class Engine:
             failure = f"The function '{record.name}' doesn't exist, is disabled, or is not an orchestrator function."
         else:
             payload = self._payload(record, history)
-            loop = asyncio.get_running_loop()
-            reply, cpu = await loop.run_in_executor(self._orchestrator_pool, _timed_invoke, fn, payload)
+            reply, cpu = await self.functions.orchestrator(record.name, payload)
             self.stats.episodes += 1
             self.stats.orchestrator_cpu_seconds += cpu
             state = reply.state

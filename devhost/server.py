@@ -19,6 +19,7 @@ from .engine import Engine
 from .http_triggers import HttpTriggers
 from .management_api import ManagementApi
 from .timer_triggers import TimerTriggers
+from .worker import Functions, WorkerProcess
 
 log = logging.getLogger("devhost")
 
@@ -62,13 +63,17 @@ class LocalHost:
         self._runner: web.AppRunner | None = None
 
     @classmethod
-    def for_app(cls, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure") -> LocalHost:
-        """Load an app folder as the Functions host would: settings, host.json, indexing."""
+    def for_app(cls, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure",
+                in_process: bool = False) -> LocalHost:
+        """Load an app folder as the Functions host would: settings, host.json, indexing, a worker process."""
         app_dir = app_dir.resolve()
         load_local_settings(app_dir)
         settings = DurableSettings.from_host_json(app_dir)
         index = index_functions(load_app(app_dir))
-        return cls(index, settings, build_engine(index, settings, state), port, host, app_dir=app_dir, state=state)
+        functions = None if in_process else WorkerProcess(
+            app_dir, settings.max_concurrent_activities, settings.max_concurrent_orchestrators)
+        engine = build_engine(index, settings, state, functions)
+        return cls(index, settings, engine, port, host, app_dir=app_dir, state=state)
 
     def _client_json(self, request: web.Request | None, binding: dict[str, Any]) -> str:
         hub = binding.get("taskHub") or self.settings.hub_name
@@ -122,10 +127,11 @@ class LocalHost:
         self._http_pool.shutdown(wait=False, cancel_futures=True)
 
 
-def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "azure") -> Engine:
+def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "azure",
+                 functions: Functions | None = None) -> Engine:
     """An engine whose state lives in Azure Storage (the task hub's account) or, on request, in memory."""
     if state == "memory":
-        return Engine(index, settings)
+        return Engine(index, settings, functions=functions)
     from .table_store import TableInstanceStore
     from .transport import AzureQueueTransport
 
@@ -140,12 +146,14 @@ def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "
             partition_count=settings.partition_count, visibility_timeout=visibility,
         ),
         renew_interval=max(1.0, visibility / 3),
+        functions=functions,
     )
 
 
-async def serve(app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure") -> None:
+async def serve(app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure",
+                in_process: bool = False) -> None:
     """Run until cancelled (Ctrl-C)."""
-    local = LocalHost.for_app(app_dir, port, host, state)
+    local = LocalHost.for_app(app_dir, port, host, state, in_process)
     print(local.describe(), flush=True)
     await local.start()
     print(f"\nListening on http://{host}:{port} (Ctrl-C to stop)", flush=True)

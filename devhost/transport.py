@@ -200,6 +200,33 @@ def queue_prefix(hub: str) -> str:
     return hub.lower()
 
 
+class PollSchedule:
+    """When to poll a queue next: at once while it has messages, backing off while it is empty.
+
+    The schedule survives between receives, so handing messages over in memory (which wakes the
+    receiver without a poll) does not reset the back-off: an idle queue is polled at most every
+    `longest` seconds, however busy the host is. Senders pull the next poll forward when they know
+    a message is waiting there (an overflow message, a timer that becomes visible).
+    """
+
+    def __init__(self, first: float, longest: float):
+        self.first, self.longest = first, max(first, longest)
+        self.interval, self.due = first, 0.0
+
+    def is_due(self, now: float) -> bool:
+        return now >= self.due
+
+    def polled(self, now: float, found: bool) -> None:
+        self.interval = self.first if found else min(self.longest, self.interval * 2)
+        self.due = now + self.interval
+
+    def expect_by(self, when: float) -> None:
+        self.due = min(self.due, when)
+
+    def wait_time(self, now: float) -> float:
+        return max(0.0, self.due - now)
+
+
 class AzureQueueTransport:
     """Control and work-item queues in Azure Storage (Azurite locally)."""
 
@@ -239,6 +266,8 @@ class AzureQueueTransport:
         self.local_activity_limit = local_activity_limit
         self._activity_poll = asyncio.Lock()
         self._next_partition = 0
+        self._control_polls = PollSchedule(0.02, max_poll_interval)
+        self._activity_polls = PollSchedule(0.02, max_poll_interval)
 
     async def open(self) -> None:
         from azure.core.exceptions import ResourceExistsError
@@ -308,6 +337,7 @@ class AzureQueueTransport:
                 )
 
             await asyncio.gather(*[send_later(m) for m in messages])
+            self._control_polls.expect_by(asyncio.get_running_loop().time() + delay)
             return
         owned = await asyncio.gather(*[
             self._send_owned(self._control[self.partition_of(m.instance_id)], m) for m in messages
@@ -325,6 +355,8 @@ class AzureQueueTransport:
             await self._workitems.send_message(text)
 
         await asyncio.gather(*[send_visible(m) for m in messages[local:]])
+        if len(messages) > local:
+            self._activity_polls.expect_by(0.0)
         self._activity_wake.set()
 
     async def _send_owned(self, client: Any, message: Message) -> Delivery:
@@ -364,40 +396,44 @@ class AzureQueueTransport:
         wake.clear()
 
     async def receive(self, max_messages: int) -> list[Delivery]:
-        interval = 0.02
+        loop = asyncio.get_running_loop()
         while True:
             if self._local_control:
                 count = min(max_messages, len(self._local_control))
                 return [self._local_control.popleft() for _ in range(count)]
-            self._control_wake.clear()
-            for _ in range(self.partition_count):
-                client = self._control[self._next_partition]
-                self._next_partition = (self._next_partition + 1) % self.partition_count
-                found = await self._poll(client, min(32, max_messages))
+            if self._control_polls.is_due(loop.time()):
+                self._control_wake.clear()
+                found: list[Delivery] = []
+                for _ in range(self.partition_count):
+                    client = self._control[self._next_partition]
+                    self._next_partition = (self._next_partition + 1) % self.partition_count
+                    found = await self._poll(client, min(32, max_messages))
+                    if found:
+                        break
+                self._control_polls.polled(loop.time(), bool(found))
                 if found:
                     return found
-            await self._wait(self._control_wake, interval)
-            interval = min(self.max_poll_interval, interval * 2)
+            await self._wait(self._control_wake, self._control_polls.wait_time(loop.time()))
 
     async def receive_activity(self) -> Delivery:
-        interval = 0.02
+        loop = asyncio.get_running_loop()
         while True:
             if self._local_activities:
                 return self._local_activities.popleft()
-            if self._activity_poll.locked():
-                # Another worker is polling; it hands surplus messages over through the deque.
-                await self._wait(self._activity_wake, interval)
+            if self._activity_poll.locked() or not self._activity_polls.is_due(loop.time()):
+                # Another worker is polling (it hands surplus messages over through the deque),
+                # or the queue was empty a moment ago.
+                await self._wait(self._activity_wake, self._activity_polls.wait_time(loop.time()) or 0.02)
                 continue
             async with self._activity_poll:
                 self._activity_wake.clear()
                 found = await self._poll(self._workitems, 16)
+                self._activity_polls.polled(loop.time(), bool(found))
             if found:
                 self._local_activities.extend(found[1:])
                 if len(found) > 1:
                     self._activity_wake.set()
                 return found[0]
-            await self._wait(self._activity_wake, interval)
-            interval = min(self.max_poll_interval, interval * 2)
 
     async def ack(self, deliveries: list[Delivery]) -> None:
         from azure.core.exceptions import ResourceNotFoundError

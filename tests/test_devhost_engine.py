@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -263,7 +264,8 @@ async def test_timer_trigger_runs_on_its_schedule() -> None:
         assert isinstance(clock, VirtualClock)
         ticks = sample_module().TICKS
         ticks.clear()
-        triggers = TimerTriggers(host.index.timers, clock, host.engine._activity_pool)
+        pool = ThreadPoolExecutor(2, "timer")
+        triggers = TimerTriggers(host.index.timers, clock, pool)
         triggers.start()
         try:
             first = next_occurrence("0 */5 * * * *", clock.now())
@@ -277,6 +279,7 @@ async def test_timer_trigger_runs_on_its_schedule() -> None:
             assert len(ticks) == 3
         finally:
             await triggers.stop()
+            pool.shutdown()
 
 
 async def test_in_process_host_can_serve_http_for_client_bindings() -> None:
