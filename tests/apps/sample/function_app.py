@@ -214,3 +214,19 @@ def SlidingWindow(context: df.DurableOrchestrationContext):
             running[timer(next_index)] = next_index
             next_index += 1
     return fired
+
+
+@app.orchestration_trigger(context_name="context")
+def Naps(context: df.DurableOrchestrationContext):
+    count = context.get_input()
+    results = yield context.task_all([context.call_activity("Nap", i) for i in range(count)])
+    return sum(results)
+
+
+@app.activity_trigger(input_name="value")
+def Nap(value: int) -> int:
+    """A slow activity (0.2 s), to have work in flight."""
+    import time
+
+    time.sleep(0.2)
+    return value
