@@ -71,11 +71,12 @@ def run_direct(names: list[str], parallel: int) -> tuple[float, Counter[str]]:
     return time.perf_counter() - started, Counter(result["outcome"] for result in results)
 
 
-def run_workflow(base_url: str) -> tuple[float, dict]:
+def run_workflow(base_url: str, interval: float = 0.1) -> tuple[float, dict]:
     started = time.perf_counter()
     response = requests.post(f"{base_url}/api/BatchProcessing_Client", json={"prefix": PREFIX}, timeout=60)
     response.raise_for_status()
-    final = wait_for_status(response.json()["statusQueryGetUri"], timeout=3600, interval=0.1)
+    final = wait_for_status(response.json()["statusQueryGetUri"], timeout=3600, interval=interval,
+                            request_timeout=120)
     return time.perf_counter() - started, final
 
 
@@ -107,7 +108,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as scratch:
             host = start_host(env, args.state, Path(scratch) / "host.log")
             try:
-                workflow, final = run_workflow(host.base_url)
+                workflow, final = run_workflow(host.base_url, 0.1 if args.files <= 2000 else 1.0)
             finally:
                 host.stop()
     finally:

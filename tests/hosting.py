@@ -57,11 +57,12 @@ def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = No
     raise RuntimeError(f"devhost did not start within {timeout}s:\n{host.log()}")
 
 
-def wait_for_status(status_url: str, timeout: float = 30, interval: float = 0.1) -> dict:
+def wait_for_status(status_url: str, timeout: float = 30, interval: float = 0.1,
+                    request_timeout: float = 10) -> dict:
     """Poll a statusQueryGetUri until the instance is finished; return the final body."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        response = requests.get(status_url, timeout=10)
+        response = requests.get(status_url, timeout=request_timeout)
         if response.status_code == 200:
             return response.json()
         assert response.status_code == 202, response.text
