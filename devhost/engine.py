@@ -308,15 +308,16 @@ class Engine:
             delivery = await self.transport.receive_activity()
             self._owned.add(delivery)
             try:
-                await self._run_activity(delivery.message)
-                await self._ack([delivery])
+                result = await self._run_activity(delivery.message)
+                await self.transport.send_result(result, delivery)  # acknowledged with the result
             except asyncio.CancelledError:
                 raise
             except Exception:  # storage trouble: leave the message for redelivery
                 log.exception("Activity dispatch failed for %s", delivery.message.event.get("Name"))
-                self._owned.discard(delivery)
+            self._owned.discard(delivery)
 
-    async def _run_activity(self, message: Message) -> None:
+    async def _run_activity(self, message: Message) -> Message:
+        """Run one work item; returns the result message for its orchestration."""
         scheduled = message.event
         name = scheduled["Name"]
         fn = self.index.activities.get(name)
@@ -335,7 +336,7 @@ class Engine:
             else:
                 completion = event(EventType.TaskCompleted, self.clock.now(), TaskScheduledId=scheduled["EventId"],
                                    Result=outcome.result_json)
-        await self.transport.send([Message(message.instance_id, completion, message.execution_id)])
+        return Message(message.instance_id, completion, message.execution_id)
 
     # -- orchestrations -------------------------------------------------------------
 

@@ -74,6 +74,9 @@ class Transport(Protocol):
     async def send_activity(self, messages: list[Message]) -> None:
         """Send activity work items (TaskScheduled events addressed to their instance)."""
 
+    async def send_result(self, result: Message, work_item: Delivery) -> None:
+        """Hand an activity's result to its orchestration; acknowledging it acknowledges `work_item`."""
+
     async def receive(self, max_messages: int) -> list[Delivery]:
         """Wait for orchestration messages."""
 
@@ -130,6 +133,9 @@ class MemoryTransport:
     async def send_activity(self, messages: list[Message]) -> None:
         for message in messages:
             self._activities.put_nowait(message)
+
+    async def send_result(self, result: Message, work_item: Delivery) -> None:
+        await self.send([result])
 
     async def receive(self, max_messages: int) -> list[Delivery]:
         batch = [Delivery(await self._control.get())]
@@ -358,6 +364,18 @@ class AzureQueueTransport:
         if len(messages) > local:
             self._activity_polls.expect_by(0.0)
         self._activity_wake.set()
+
+    async def send_result(self, result: Message, work_item: Delivery) -> None:
+        """The result rides on its work item: no message of its own, the work item stays invisible
+        (renewed) until the orchestration has checkpointed the result, and is deleted then. A crash
+        before that brings the work item back and the activity runs again (at least once, as always);
+        a result already in history is recognised and dropped. Saves two queue requests per activity."""
+        if work_item.queue is None:
+            await self.send([result])
+            return
+        self._local_control.append(Delivery(result, work_item.receipt, work_item.queue, work_item.received_at,
+                                            work_item.extra))
+        self._control_wake.set()
 
     async def _send_owned(self, client: Any, message: Message) -> Delivery:
         """Send a message invisible for one visibility timeout and keep the right to delete it."""

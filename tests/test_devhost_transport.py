@@ -111,3 +111,41 @@ async def test_activity_work_items(storage_connection: str) -> None:
         await t.ack([delivery])
     finally:
         await t.close()
+
+
+def completed(instance_id: str) -> Message:
+    return Message(instance_id, event(EventType.TaskCompleted, Clock().now(), TaskScheduledId=0, Result="1"), "exec-1")
+
+
+async def test_a_result_rides_on_its_work_item_until_acknowledged(storage_connection: str) -> None:
+    t = transport(storage_connection, visibility_timeout=1)
+    await t.open()
+    try:
+        scheduled = Message("order-1", event(EventType.TaskScheduled, Clock().now(), EventId=0, Name="A"), "exec-1")
+        await t.send_activity([scheduled])
+        work_item = await asyncio.wait_for(t.receive_activity(), 10)
+        await t.send_result(completed("order-1"), work_item)
+        [result] = await asyncio.wait_for(t.receive(32), 10)
+        assert result.message.event["EventType"] == EventType.TaskCompleted
+        assert await t._poll(t._control[t.partition_of("order-1")], 32) == []  # no message of its own
+        await t.ack([result])
+        await asyncio.sleep(1.5)  # past the visibility timeout: the work item is gone with the result
+        assert await t._poll(t._workitems, 32) == []
+    finally:
+        await t.close()
+
+
+async def test_an_unacknowledged_result_brings_its_work_item_back(storage_connection: str) -> None:
+    t = transport(storage_connection, visibility_timeout=1)
+    await t.open()
+    try:
+        scheduled = Message("order-2", event(EventType.TaskScheduled, Clock().now(), EventId=0, Name="A"), "exec-1")
+        await t.send_activity([scheduled])
+        work_item = await asyncio.wait_for(t.receive_activity(), 10)
+        await t.send_result(completed("order-2"), work_item)
+        await asyncio.wait_for(t.receive(32), 10)  # taken, never acknowledged (the host "crashed")
+        await asyncio.sleep(1.5)
+        [again] = await t._poll(t._workitems, 32)
+        assert again.message.event["EventType"] == EventType.TaskScheduled  # the activity will run again
+    finally:
+        await t.close()
