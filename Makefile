@@ -14,12 +14,14 @@ NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 SEED_ARGS ?=
+LOAD_ARGS ?=
+PERF_ARGS ?=
 
-.PHONY: help setup run seed test lint clean infra-venv
+.PHONY: help setup run seed test lint clean infra-venv load perf-report
 
 help: ## List the targets
 	@echo "Usage: make <target>"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: $(VENV_STAMP) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, create local.settings.json
 
@@ -65,6 +67,12 @@ infra-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (checkov, in its own venv, 
 test: setup $(CHECKOV_STAMP) ## Lint, then run the whole test suite (the tests start their own Azurite)
 	$(PY) -m ruff check .
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+load: setup ## Load test: 500 orders + 20 batches x 50 files at once on the local host (LOAD_ARGS=--help)
+	$(PY) -m bench.load $(LOAD_ARGS)
+
+perf-report: setup ## Rerun every benchmark, regenerate docs/performance.md and its plots (~10 min; PERF_ARGS=--quick)
+	$(PY) -m bench.report $(PERF_ARGS)
 
 clean: ## Remove local Azurite data and caches (keeps .venv and node_modules)
 	rm -rf .azurite __blobstorage__ __queuestorage__ __tablestorage__ __azurite_db_*.json .pytest_cache .ruff_cache

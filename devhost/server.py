@@ -112,7 +112,7 @@ class LocalHost:
         await self.engine.start()
         self._runner = web.AppRunner(self.application(), access_log=None)
         await self._runner.setup()
-        await web.TCPSite(self._runner, self.bind, self.port).start()
+        await web.TCPSite(self._runner, self.bind, self.port, backlog=1024).start()
         self.timers.start()
 
     async def stop(self) -> None:
