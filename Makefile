@@ -75,5 +75,5 @@ perf-report: setup ## Rerun every benchmark, regenerate docs/performance.md and 
 	$(PY) -m bench.report $(PERF_ARGS)
 
 clean: ## Remove local Azurite data and caches (keeps .venv and node_modules)
-	rm -rf .azurite __blobstorage__ __queuestorage__ __tablestorage__ __azurite_db_*.json .pytest_cache .ruff_cache
+	rm -rf .azurite __blobstorage__ __queuestorage__ __tablestorage__ __azurite_db_*.json .pytest_cache .ruff_cache .hypothesis bench-output
 	find . \( -path ./$(VENV) -o -path ./node_modules \) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +

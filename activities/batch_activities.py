@@ -31,7 +31,7 @@ import azure.durable_functions as df
 
 from common import batch_store
 from common.batch_records import SCHEMA, convert
-from common.batch_requests import blob_name_problem
+from common.batch_requests import blob_name_problem, is_batch_id
 from common.batch_settings import (
     INPUT_CONTAINER,
     OUTPUT_CONTAINER,
@@ -52,6 +52,7 @@ OUTCOMES = ("succeeded", "invalid", "empty", "missing", "failed")
 def process_file(payload: dict[str, Any]) -> dict[str, Any]:
     """Read one input blob, convert and validate it, and store the result or quarantine it."""
     batch_id, name = _require(payload, "batchId", "file")
+    _check_batch_id(batch_id)
     problem = blob_name_problem(name)
     if problem:
         raise ValueError(f"ProcessFile got a bad blob name: {problem}")
@@ -107,6 +108,7 @@ def _quarantine(batch_id: str, source: batch_store.SourceFile, outcome: str, fil
 def write_chunk_report(payload: dict[str, Any]) -> dict[str, Any]:
     """Store one chunk's per-file results as a part of the batch report."""
     batch_id, chunk, offset, files = _require(payload, "batchId", "chunk", "offset", "files")
+    _check_batch_id(batch_id)
     name = batch_store.chunk_report_name(batch_id, int(chunk))
     batch_store.write_json(name, {"batchId": batch_id, "chunk": chunk, "offset": offset, "files": files})
     return {"blobName": name}
@@ -122,6 +124,8 @@ def write_batch_report(payload: dict[str, Any]) -> dict[str, Any]:
     Run again after the parts were deleted, it finds the finished report and returns it.
     """
     batch_id, parts = _require(payload, "batchId", "parts")
+    _check_batch_id(batch_id)
+    _check_parts(batch_id, parts)
     reports = batch_store.reports_container()
     name = batch_store.report_blob_name(batch_id)
     sections: list[tuple[int, list[dict[str, Any]]]] = []
@@ -151,6 +155,28 @@ def write_batch_report(payload: dict[str, Any]) -> dict[str, Any]:
     batch_store.delete_reports(list(parts))
     log.info("batch %s: report %s (%d files)", batch_id, name, len(files), extra={"batch_id": batch_id})
     return {"container": reports.container_name, "blobName": name}
+
+
+def _check_batch_id(batch_id: Any) -> None:
+    """ValueError unless `batch_id` is one the starter accepts.
+
+    Report names start with the batch id, and an HTTP client resolves `..` in a blob URL, so an id
+    such as `../outbox` would write (and delete) blobs in another container. The starter checks
+    the id; this check holds for an orchestration started some other way (the management API).
+    """
+    if not is_batch_id(batch_id):
+        raise ValueError(f"Activity input has a bad batchId {batch_id!r:.100}: expected 1-64 letters, digits, "
+                         "'-' or '_'.")
+
+
+def _check_parts(batch_id: str, parts: Any) -> None:
+    """ValueError unless every part is a chunk report of this batch (they are read, then deleted)."""
+    if not isinstance(parts, list):
+        raise ValueError("Activity input parts must be a list of chunk report names.")
+    prefix = f"{batch_id}/chunks/"
+    for part in parts:
+        if not isinstance(part, str) or not part.startswith(prefix) or blob_name_problem(part):
+            raise ValueError(f"Report part {part!r:.200} is not a chunk report of batch {batch_id}.")
 
 
 def _require(payload: Any, *keys: str) -> tuple[Any, ...]:

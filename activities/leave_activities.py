@@ -31,6 +31,7 @@ import azure.durable_functions as df
 
 from common import leave_emails, leave_store
 from common.leave_store import LeaveRecord, LeaveStatus
+from common.logging import mask_email
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -110,8 +111,8 @@ def expire_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
             record = leave_store.acknowledge_claim(request_id)
             if record.status is LeaveStatus.PENDING:
                 continue  # the claimant withdrew its claim (its event could not be raised): expire after all
-        log.info("leave %s: not expired, %s by %s came first", request_id, record.decision, record.decided_by,
-                 extra={"request_id": request_id})
+        log.info("leave %s: not expired, %s by %s came first", request_id, record.decision,
+                 mask_email(record.decided_by), extra={"request_id": request_id})
         return {"expired": False, "status": record.status.value,
                 "decision": {"result": record.decision, "approver": record.decided_by, "comment": record.comment}}
     raise RuntimeError(f"Could not expire leave request {request_id}: its decision kept changing.")
@@ -127,8 +128,8 @@ def _decide(payload: Any, status: LeaveStatus) -> dict[str, Any]:
     except leave_store.LeaveStateError as error:
         raise ValueError(str(error)) from error
     blob_name = leave_emails.write_outcome(record)
-    log.info("leave %s: %s by %s, employee told in %s", request_id, status.value, record.decided_by, blob_name,
-             extra={"request_id": request_id})
+    log.info("leave %s: %s by %s, employee told in %s", request_id, status.value, mask_email(record.decided_by),
+             blob_name, extra={"request_id": request_id})
     return {"requestId": request_id, "status": record.status.value, "decidedBy": record.decided_by,
             "decidedAt": record.decided_at, "blobName": blob_name}
 

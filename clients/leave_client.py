@@ -38,6 +38,7 @@ from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
+from common.logging import mask_email
 from common.payloads import decode_payload
 
 bp = df.Blueprint()
@@ -97,7 +98,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *
     except Exception as error:
         raise WorkflowUnavailable("Could not start the leave approval workflow; try again later.") from error
     log.info("leave %s: started for %s (%s to %s), approver %s", request_id, request.employee_id,
-             request.start_date, request.end_date, request.approver_email,
+             request.start_date, request.end_date, mask_email(request.approver_email),
              extra={"request_id": request_id, "instance_id": request_id})
     return client.create_check_status_response(req, request_id)
 
@@ -141,7 +142,7 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
         await client.raise_event(instance_id, EVENT, decision.event_data())
     except Exception as error:
         return await _after_failed_raise(decision, claimed, runtime_status, links, error)
-    log.info("leave %s: %s by %s", request_id, decision.result, decision.approver,
+    log.info("leave %s: %s by %s", request_id, decision.result, mask_email(decision.approver),
              extra={"request_id": request_id, "instance_id": instance_id})
     return _accepted(decision, request_id, links)
 
@@ -172,7 +173,7 @@ async def _after_failed_raise(decision: Decision, claimed: LeaveRecord, runtime_
     if record is not None and record.decision == decision.result and record.status in (
             LeaveStatus.DECISION_RECEIVED, LeaveStatus(decision.result)):
         log.info("leave %s: %s by %s, applied at the deadline", claimed.request_id, decision.result,
-                 decision.approver, extra={"request_id": claimed.request_id})
+                 mask_email(decision.approver), extra={"request_id": claimed.request_id})
         return _accepted(decision, claimed.request_id, links)
     raise _not_waiting(decision.instance_id, runtime_status, record, links,
                        _described(record) if record else "the request is gone") from error

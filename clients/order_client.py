@@ -8,8 +8,11 @@ GET behaves like POST; a body of only {"orderId": ...} works like the query para
 Answers 202 with the check-status payload. Bad input is a 4xx JSON body
 {"error", "field"} (rules in `common.order_requests`) and writes nothing. One
 workflow per order, ever: the instance id is derived from the order id, and an
-order that already has an instance (running or finished), already exists (new
-order), or is no longer Pending gets 409. Storage or Durable host trouble is 503.
+order that already has an instance (running or finished), already exists with other
+content (new order), or is no longer Pending gets 409. Placing the same new order again
+after an attempt that stored it but never started its workflow (the host went down in
+between) starts the stored order, so a client may simply repeat a request that got no
+answer. Storage or Durable host trouble is 503.
 
 The activities' retry policy comes from the app settings
 `ORDER_RETRY_FIRST_INTERVAL_MS` (default 2000) and `ORDER_RETRY_MAX_ATTEMPTS`
@@ -26,6 +29,7 @@ import azure.functions as func
 
 from common.catalog import get_products
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
+from common.logging import mask_email
 from common.order_requests import (
     NewOrderRequest,
     is_order_reference,
@@ -34,7 +38,7 @@ from common.order_requests import (
     price_items,
     validate_order_id,
 )
-from common.orders import OrderExistsError, OrderStatus, create_order, delete_order, find_order, new_order
+from common.orders import Order, OrderExistsError, OrderStatus, create_order, delete_order, find_order, new_order
 from common.settings import get_int
 
 bp = df.Blueprint()
@@ -126,6 +130,18 @@ def _prepare_order(order_id: str, request: NewOrderRequest | None) -> bool:
     try:
         create_order(new_order(order_id, request.customer_email, items))
     except OrderExistsError as error:
+        if _is_unstarted_copy(find_order(order_id), request):
+            log.info("order %s: stored by an earlier attempt that never started it", order_id,
+                     extra={"order_id": order_id})
+            return False
         raise RequestError(str(error), "orderId", status=409) from error
-    log.info("order %s: created for %s", order_id, request.customer_email, extra={"order_id": order_id})
+    log.info("order %s: created for %s", order_id, mask_email(request.customer_email),
+             extra={"order_id": order_id})
     return True
+
+
+def _is_unstarted_copy(order: Order | None, request: NewOrderRequest) -> bool:
+    """Whether the stored order is this request, still Pending (the caller checked it has no workflow yet)."""
+    if order is None or order.status is not OrderStatus.PENDING or order.customer_email != request.customer_email:
+        return False
+    return sorted((i.sku, i.quantity) for i in order.items) == sorted((i.sku, i.quantity) for i in request.items)

@@ -8,10 +8,12 @@ Accepted bodies of `POST /api/BatchProcessing_Client`:
 
 Blob names: strings of 1-1024 characters, no control characters or backslashes, no
 leading `/`, no empty, `.` or `..` path segments (no path traversal), not ending in `/`
-or `.`. A prefix follows the same rules except that it may end with `/`. Duplicates are
-dropped (first occurrence kept). `batchId`: 1-64 letters, digits, `-` and `_`, starting
-with a letter or digit; the instance id is `batch-{batchId}`, so naming a batch makes
-its start idempotent. Errors are `RequestError`s naming the field (`files[3]`, `prefix`...).
+or `.`, no unpaired surrogates; after decoding %-escapes (`%2e%2e/`) still no control
+characters, backslashes, leading `/` or `.`/`..` segments. A prefix follows the same
+rules except that it may end with `/`. Duplicates are dropped (first occurrence kept).
+`batchId`: 1-64 letters, digits, `-` and `_`, starting with a letter or digit; the
+instance id is `batch-{batchId}`, so naming a batch makes its start idempotent. Errors
+are `RequestError`s naming the field (`files[3]`, `prefix`...).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from common.http import RequestError
 
@@ -68,8 +71,13 @@ def parse_batch_request(body: Any) -> BatchRequest:
     return BatchRequest(batch_id, prefix=validate_prefix(body["prefix"]))
 
 
+def is_batch_id(value: Any) -> bool:
+    """Whether `value` is a batch id as the starter accepts it (so it is safe inside blob names)."""
+    return isinstance(value, str) and _BATCH_ID.fullmatch(value) is not None
+
+
 def validate_batch_id(value: Any) -> str:
-    if not isinstance(value, str) or not _BATCH_ID.fullmatch(value):
+    if not is_batch_id(value):
         raise RequestError("batchId must be 1-64 letters, digits, '-' or '_', starting with a letter or digit.",
                            "batchId")
     return value
@@ -105,19 +113,33 @@ def blob_name_problem(name: Any) -> str | None:
         return "a blob name must not be empty."
     if len(name) > MAX_NAME_LENGTH:
         return f"a blob name must be at most {MAX_NAME_LENGTH} characters, got {len(name)}."
-    if any(ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in name):
-        return f"{name!r} contains control characters."
-    if "\\" in name:
-        return f"{name!r} contains a backslash; use '/' between folders."
-    if name.startswith("/"):
-        return f"{name!r} starts with '/'; blob names are relative to the input container."
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in name):
+        return f"{name!r} contains an unpaired surrogate (not Unicode text)."
+    problem = _path_problem(name)
+    if problem:
+        return f"{name!r} {problem}"
+    decoded = unquote(name)
+    problem = _path_problem(decoded) if decoded != name else None
+    if problem:
+        return f"{name!r} decodes (%-escapes) to {decoded!r}, which {problem}"
     segments = name.split("/")
-    if any(segment in (".", "..") for segment in segments):
-        return f"{name!r} contains a '.' or '..' path segment (path traversal is not allowed)."
     if any(segment == "" for segment in segments):
         return f"{name!r} contains an empty path segment ('//' or a trailing '/')."
     if name.endswith("."):
         return f"{name!r} ends with '.'."
     if len(segments) > MAX_SEGMENTS:
         return f"{name!r} has more than {MAX_SEGMENTS} path segments."
+    return None
+
+
+def _path_problem(name: str) -> str | None:
+    """What makes `name` unsafe as a path: control characters, a backslash, a leading '/', '.' or '..'."""
+    if any(ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in name):
+        return "contains control characters."
+    if "\\" in name:
+        return "contains a backslash; use '/' between folders."
+    if name.startswith("/"):
+        return "starts with '/'; blob names are relative to the input container."
+    if any(segment in (".", "..") for segment in name.split("/")):
+        return "contains a '.' or '..' path segment (path traversal is not allowed)."
     return None

@@ -35,6 +35,7 @@ from common.batch_settings import (
     container_name,
 )
 from common.resources import container
+from common.storage import blob_service
 
 JSONL = ContentSettings(content_type="application/x-ndjson; charset=utf-8")
 JSON = ContentSettings(content_type="application/json; charset=utf-8")
@@ -96,11 +97,13 @@ def metadata(source: str, etag: str, **values: Any) -> dict[str, str]:
 def list_inputs(prefix: str, limit: int) -> list[str]:
     """Names in the input container starting with `prefix`, at most `limit` (in name order).
 
-    A missing input container lists nothing.
+    A missing input container lists nothing, and is not created: a request that finds no
+    files writes nothing.
     """
     names = []
+    client = blob_service().get_container_client(container_name(INPUT_CONTAINER))
     try:
-        for name in input_container().list_blob_names(name_starts_with=prefix):
+        for name in client.list_blob_names(name_starts_with=prefix):
             if name.endswith("/"):
                 continue  # folder markers of hierarchical namespaces are not files
             names.append(name)

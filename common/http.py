@@ -58,9 +58,35 @@ def read_json_body(req: func.HttpRequest, *, max_bytes: int = 64 * 1024) -> Any:
     if content_type not in _JSON_COMPATIBLE and not content_type.endswith("+json"):
         raise RequestError("Request body must be JSON (Content-Type: application/json).", "body", status=415)
     try:
-        return json.loads(body.decode("utf-8"))
+        value = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RequestError(f"Request body is not valid JSON: {exc}", "body") from exc
+    except RecursionError as exc:
+        raise RequestError("Request body is nested too deeply.", "body") from exc
+    except ValueError as exc:  # an integer longer than Python converts (sys.get_int_max_str_digits)
+        raise RequestError("Request body has a number with too many digits.", "body") from exc
+    if _has_lone_surrogate(value):
+        raise RequestError("Request body is not valid JSON: a string has an unpaired surrogate escape "
+                           "(\\ud800-\\udfff), which is not Unicode text.", "body")
+    return value
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    """Whether a parsed JSON value holds a string that cannot be encoded (an unpaired `\\udXXX` escape)."""
+    pending = [value]
+    while pending:  # iterative: the value may be nested as deeply as the parser allows
+        item = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 class WorkflowUnavailable(RuntimeError):

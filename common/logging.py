@@ -14,6 +14,10 @@ logs `order 12345: CheckInventory | instance_id=order-12345 order_id=12345` once
   its level, category and invocation id, so the same keys are also appended to the message
   as `key=value` pairs: `traces | where message has "instance_id=order-12345"` finds them
   either way, and so does a grep of the local host's console.
+
+**No personal data in logs**: logs go to Application Insights, which more people can read, for
+longer, than the tables that hold the data. Identify people by a business key (order id,
+request id, employee id) and write e-mail addresses only through `mask_email`.
 """
 
 from __future__ import annotations
@@ -31,6 +35,18 @@ class _OrchestrationContext(Protocol):
 
     @property
     def is_replaying(self) -> bool: ...
+
+
+def mask_email(address: str | None) -> str:
+    """An e-mail address as a log line may show it: `ann@example.com` -> `a***@example.com`.
+
+    Enough to tell a colleague's domain and initial when reading a trace, not the address itself.
+    Anything that is not an address (`system`, None, an empty string) comes back as `***`.
+    """
+    local, at, domain = (address or "").strip().rpartition("@")
+    if not at or not local or not domain:
+        return "***"
+    return f"{local[0]}***@{domain}"
 
 
 def event_fields(instance_id: str | None, **fields: Any) -> dict[str, Any]:

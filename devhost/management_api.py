@@ -202,7 +202,10 @@ class ManagementApi:
         except ValueError:
             return _error(400, "top must be an integer.")
         token = request.headers.get("x-ms-continuation-token")
-        start = int(base64.b64decode(token).decode()) if token else 0
+        try:
+            start = max(0, int(base64.b64decode(token, validate=True).decode())) if token else 0
+        except (ValueError, UnicodeDecodeError):
+            return _error(400, "The continuation token is not valid.")
         page = records[start : start + max(1, top)]
         headers = {}
         if start + len(page) < len(records):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,6 +20,7 @@ from dfctl.errors import NOT_FOUND, REFUSED, SERVER_ERROR, UNAUTHORIZED, USAGE, 
 
 WEBHOOK = "/runtime/webhooks/durabletask"
 PAGE_SIZE = 100
+_KEY_IN_QUERY = re.compile(r"([?&;]code=)[^&#\s'\")]+", re.IGNORECASE)
 
 
 @dataclass
@@ -50,7 +52,7 @@ class AppClient:
         except requests.Timeout as error:
             raise CliError(f"{self.url} did not answer within {self.timeout:g} s.", USAGE) from error
         except requests.RequestException as error:
-            raise CliError(f"Request to {self.url} failed: {error}", USAGE) from error
+            raise CliError(f"Request to {self.url} failed: {redact_keys(str(error))}", USAGE) from error
         if response.status_code == 401:
             used = "with the key given" if self._has_key(url) else "without a key"
             raise CliError(f"401 Unauthorized from {_path(url)} ({used}).", UNAUTHORIZED, hint=(
@@ -182,8 +184,17 @@ def _path(url: str) -> str:
     return parts.path or url
 
 
+def redact_keys(text: str) -> str:
+    """`text` with the value of every `code=` query parameter (a function or system key) replaced by `***`.
+
+    requests and urllib3 put the full URL, query included, into their error messages; the
+    management API's key travels in that query, and an error message ends up in terminals and CI logs.
+    """
+    return _KEY_IN_QUERY.sub(r"\1***", text)
+
+
 def _reason(error: requests.ConnectionError) -> str:
-    text = str(error)
+    text = redact_keys(str(error))
     for marker in ("Connection refused", "Name or service not known", "nodename nor servname", "timed out",
                    "No route to host", "getaddrinfo failed", "Temporary failure in name resolution"):
         if marker in text:

@@ -5,7 +5,7 @@
 //     reached only with Entra ID: shared keys are off and there is no storage key or connection string;
 //   - a user-assigned managed identity, with least-privilege data roles on that account and
 //     Monitoring Metrics Publisher on Application Insights;
-//   - Log Analytics + Application Insights (local auth off: telemetry is sent with the identity);
+//   - Log Analytics + Application Insights (local auth off on both: telemetry is sent with the identity);
 //   - optionally (vnetEnabled) a virtual network: the app joins a subnet and storage is reachable
 //     only through private endpoints (network.bicep).
 //
@@ -130,6 +130,10 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
     retentionInDays: 30
     sku: {
       name: 'PerGB2018'
+    }
+    features: {
+      // No workspace (shared) keys: data arrives through Application Insights with Entra ID only.
+      disableLocalAuth: true
     }
   }
 }

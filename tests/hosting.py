@@ -47,14 +47,17 @@ def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = No
     )
     host = RunningHost(process, f"http://127.0.0.1:{port}", log_path)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"devhost exited early:\n{host.log()}")
-        if port_open(port):
-            return host
-        time.sleep(0.1)
-    host.stop()
-    raise RuntimeError(f"devhost did not start within {timeout}s:\n{host.log()}")
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"devhost exited early:\n{host.log()}")
+            if port_open(port):
+                return host
+            time.sleep(0.1)
+        raise RuntimeError(f"devhost did not start within {timeout}s:\n{host.log()}")
+    except BaseException:  # Ctrl-C while waiting included: the caller never gets the handle to stop it
+        host.stop()
+        raise
 
 
 def wait_for_status(status_url: str, timeout: float = 30, interval: float = 0.1,

@@ -342,6 +342,12 @@ def test_application_insights_without_local_auth(main: dict[str, Any]) -> None:
     assert bicep.text(insights.get("properties.WorkspaceResourceId")) == f"{workspace.symbol}.id"
 
 
+def test_log_analytics_workspace_without_local_auth(main: dict[str, Any]) -> None:
+    """No workspace keys either: Entra ID is the only way in, as for Application Insights (SECURITY.md)."""
+    workspace = bicep.one(main, "Microsoft.OperationalInsights/workspaces")
+    assert workspace.get("properties.features.disableLocalAuth") is True
+
+
 # --- app settings against the code ------------------------------------------------------------
 
 

@@ -219,6 +219,23 @@ def test_a_failed_start_is_503_and_leaves_no_new_order_behind(sku):
     assert send(HostlessClient(), body=body)[0] == 202  # so the caller can simply retry
 
 
+def test_repeating_a_new_order_whose_first_attempt_died_before_the_start_starts_the_stored_order(sku):
+    # The first attempt stored the order, then the host was killed before start_new (found by the crash drill).
+    order_id = unique("N")
+    body = new_order_body(order_id, sku)
+    create_order(new_order(order_id, "ann@example.com", [OrderItem(sku, 1, Decimal("19.99"))]))
+    down = HostlessClient(start_fails="down")
+    assert send(down, body=body)[0] == 503
+    assert find_order(order_id) is not None  # not deleted: this attempt did not create it
+    client = HostlessClient()
+    status, payload = send(client, body=body)
+    assert (status, payload["id"]) == (202, f"order-{order_id}")
+    assert [instance_id for _, instance_id, _ in client.started] == [f"order-{order_id}"]
+    assert find_order(order_id).status is OrderStatus.PENDING
+    other = {**body, "items": [{"sku": sku, "quantity": 2}]}  # the same id with other content is still refused
+    assert send(HostlessClient(), body=other)[0] == 409
+
+
 def test_a_storage_outage_is_503_not_a_stack_trace(monkeypatch):
     from tools.azurite import free_port
 
