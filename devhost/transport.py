@@ -454,13 +454,20 @@ class AzureQueueTransport:
                 return found[0]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         async def delete(delivery: Delivery) -> None:
             try:
                 await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
             except ResourceNotFoundError:
                 log.warning("Message %s was already gone (visibility timeout expired?)", delivery.extra["id"])
+            except HttpResponseError as error:
+                if error.error_code != "PopReceiptMismatch":
+                    raise
+                # Its visibility timeout ran out and it was received again (a busy host): the new
+                # receiver handles it, and its result is dropped as a duplicate.
+                log.warning("Message %s was received again before it was deleted", delivery.extra["id"])
+                return
             if delivery.extra.get("blob"):
                 try:
                     await self._blobs.get_blob_client(self.large_container, delivery.extra["blob"]).delete_blob()

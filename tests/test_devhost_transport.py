@@ -149,3 +149,18 @@ async def test_an_unacknowledged_result_brings_its_work_item_back(storage_connec
         assert again.message.event["EventType"] == EventType.TaskScheduled  # the activity will run again
     finally:
         await t.close()
+
+
+async def test_acknowledging_a_message_received_again_meanwhile_is_not_an_error(storage_connection: str) -> None:
+    t = transport(storage_connection, visibility_timeout=1)
+    await t.open()
+    try:
+        await t.send([raised("order-3")])
+        [first] = await asyncio.wait_for(t.receive(32), 10)
+        await asyncio.sleep(1.5)  # its visibility timeout ran out (a host too busy to renew it)
+        [again] = await t._poll(t._control[t.partition_of("order-3")], 32)
+        await t.ack([first])  # stale pop receipt: a warning, not an exception
+        await t.ack([again])
+        assert await t._poll(t._control[t.partition_of("order-3")], 32) == []
+    finally:
+        await t.close()
