@@ -421,7 +421,10 @@ class Engine:
             return record
         execution_id = started.execution_id or started.event["OrchestrationInstance"]["ExecutionId"]
         if record is not None and record.execution_id == execution_id:
-            return record  # client start: the Pending row already exists
+            # A client start (its Pending row exists), or a sub-orchestration whose row a killed host
+            # created before its first checkpoint: that row lacks the parent, the start message has it.
+            record.parent = record.parent or started.event.get("ParentInstance")
+            return record
         if record is not None and record.runtime_status in RUNNING_STATES and record.runtime_status != "ContinuedAsNew":
             return record  # a stale start for an execution that was replaced
         now = self.clock.now()
