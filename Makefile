@@ -15,9 +15,10 @@ PYTEST_ARGS ?=
 RUN_ARGS ?=
 SEED_ARGS ?=
 LOAD_ARGS ?=
+CRASH_ARGS ?=
 PERF_ARGS ?=
 
-.PHONY: help setup run seed test lint clean infra-venv load perf-report
+.PHONY: help setup run seed test lint clean infra-venv load perf-report crash-drill
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -70,6 +71,9 @@ test: setup $(CHECKOV_STAMP) ## Lint, then run the whole test suite (the tests s
 
 load: setup ## Load test: 500 orders + 20 batches x 50 files at once on the local host (LOAD_ARGS=--help)
 	$(PY) -m bench.load $(LOAD_ARGS)
+
+crash-drill: setup ## SIGKILL the local host under a mixed load, 10 runs; check every invariant (CRASH_ARGS=--help)
+	$(PY) -m tools.crash_drill --runs 10 $(CRASH_ARGS)
 
 perf-report: setup ## Rerun every benchmark, regenerate docs/performance.md and its plots (~10 min; PERF_ARGS=--quick)
 	$(PY) -m bench.report $(PERF_ARGS)

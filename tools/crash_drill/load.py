@@ -1,0 +1,181 @@
+"""The mixed load: start orders, one batch and leave requests over HTTP, and decide leave requests in flight.
+
+Each function behaves like a careful client of the app: a call lost with the host is sent
+again once the next host is up, with the same idempotency key (orderId, batchId), so a start
+that did happen answers 409 with the existing instance's status URL and nothing runs twice.
+Leave requests have no key (the starter draws the request id), so a lost leave start is first
+looked for among the task hub's instances by its employeeId, and only sent again if absent.
+What happened on the way is counted in `Tally` for the report.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+import requests
+
+from common import leave_store
+from common.payloads import decode_payload
+from tools.crash_drill.host import HostLost, Supervisor
+from tools.crash_drill.plan import BATCH_PREFIX, LeavePlan, OrderPlan
+
+WEBHOOK = "/runtime/webhooks/durabletask"
+MAX_LEAVES = 1000  # the most leave requests one run may start (one page of the instance query)
+# Before a lost leave start is looked for: a start message sent just before the kill may not have its
+# instance row yet (the Azure Storage provider sends the message first); the next host creates the row only
+# when it processes the message: after its visibility timeout (3 s), a poll (1 s) and the episodes queued
+# before it under load (seconds). Still a heuristic: only an idempotency key makes a leave start safe to repeat.
+LOST_START_SETTLE = 10.0
+# A decision gets 409 "still being submitted" until the workflow has stored its request; an instance
+# that has not done so after this long never started (it is reported as unfinished).
+SUBMIT_WAIT = 60.0
+
+
+class DrillError(AssertionError):
+    """The app answered something a correct app never answers."""
+
+
+class Tally:
+    """Thread-safe counters of what the clients met (lost calls, 409s on retry, ...)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def add(self, what: str) -> None:
+        with self._lock:
+            self.counts[what] += 1
+
+
+def place_order(host: Supervisor, order: OrderPlan, tally: Tally) -> str:
+    """Place the order until the app accepts it; its instance id."""
+    lost = False
+    while True:
+        try:
+            response = host.call("POST", "/api/OrderProcessing_Client", json=order.body())
+        except HostLost:
+            tally.add("order starts lost with the host")
+            lost = True
+            continue
+        if response.status_code == 202:
+            return str(response.json()["id"])
+        answer = _json(response)
+        if response.status_code == 409 and lost and answer.get("instanceId"):
+            tally.add("order starts answered 409 on retry (the lost call had started it)")
+            return str(answer["instanceId"])
+        if response.status_code == 503:
+            tally.add("503 answers, retried")
+            host.pause(0.5)
+            continue
+        raise DrillError(f"order {order.order_id}: {response.status_code} {response.text[:300]}")
+
+
+def start_batch(host: Supervisor, batch_id: str, tally: Tally) -> str:
+    """Start the batch over every blob under the drill's prefix; its instance id."""
+    lost = False
+    while True:
+        try:
+            response = host.call("POST", "/api/BatchProcessing_Client",
+                                 json={"prefix": BATCH_PREFIX, "batchId": batch_id})
+        except HostLost:
+            tally.add("batch starts lost with the host")
+            lost = True
+            continue
+        if response.status_code == 202:
+            return str(response.json()["id"])
+        answer = _json(response)
+        if response.status_code == 409 and lost and answer.get("instanceId"):
+            tally.add("batch starts answered 409 on retry (the lost call had started it)")
+            return str(answer["instanceId"])
+        if response.status_code == 503:
+            tally.add("503 answers, retried")
+            host.pause(0.5)
+            continue
+        raise DrillError(f"batch {batch_id}: {response.status_code} {response.text[:300]}")
+
+
+def start_leave(host: Supervisor, leave: LeavePlan, tally: Tally) -> str:
+    """Ask for the leave until the app accepts it; its instance id (also the request id)."""
+    while True:
+        try:
+            response = host.call("POST", "/api/LeaveApproval_Client", json=leave.body)
+        except HostLost:
+            tally.add("leave starts lost with the host")
+            host.pause(LOST_START_SETTLE)
+            found = _find_leave(host, leave.employee_id)
+            if found:
+                tally.add("lost leave starts found started (not sent again)")
+                return found
+            continue
+        if response.status_code == 202:
+            return str(response.json()["id"])
+        if response.status_code == 503:
+            tally.add("503 answers, retried")
+            found = _find_leave(host, leave.employee_id)
+            if found:
+                return found
+            host.pause(0.5)
+            continue
+        raise DrillError(f"leave {leave.employee_id}: {response.status_code} {response.text[:300]}")
+
+
+def decide_leave(host: Supervisor, instance_id: str, leave: LeavePlan, tally: Tally) -> None:
+    """Post the planned decision until the app has taken it (202, or 409 showing this very decision)."""
+    body = {"instanceId": instance_id, "result": leave.decision, "approver": leave.approver, "comment": leave.comment}
+    lost = False
+    submitted_by = time.monotonic() + SUBMIT_WAIT
+    while True:
+        try:
+            response = host.call("POST", "/api/SubmitApprovalResult", json=body)
+        except HostLost:
+            tally.add("decisions lost with the host")
+            lost = True
+            continue
+        if response.status_code == 202:
+            return
+        answer = _json(response)
+        if response.status_code == 409 and answer.get("requestStatus") is None and answer.get("runtimeStatus") in (
+                "Pending", "Running"):
+            if time.monotonic() > submitted_by:
+                raise DrillError(f"decision for {instance_id}: the request was not stored within {SUBMIT_WAIT:.0f} s "
+                                 f"(instance {answer['runtimeStatus']})")
+            host.pause(0.2)  # the workflow has not stored the request yet
+            continue
+        if response.status_code == 409 and lost and answer.get("requestStatus") in ("DecisionReceived", leave.decision):
+            record = leave_store.find_request(instance_id)
+            if record is not None and record.decision == leave.decision:
+                tally.add("decisions answered 409 on retry (the lost call had recorded it)")
+                return
+        if response.status_code == 503:
+            tally.add("503 answers, retried")
+            host.pause(0.5)
+            continue
+        raise DrillError(f"decision for {instance_id}: {response.status_code} {response.text[:300]}")
+
+
+def _find_leave(host: Supervisor, employee_id: str) -> str | None:
+    """The leave instance started for `employee_id`, if any (from the instances' inputs)."""
+    params = {"instanceIdPrefix": "leave-", "showInput": "true", "top": str(MAX_LEAVES)}
+    while True:
+        try:
+            response = host.call("GET", f"{WEBHOOK}/instances", params=params, timeout=60)
+        except HostLost:
+            continue
+        response.raise_for_status()
+        if response.headers.get("x-ms-continuation-token"):
+            raise DrillError(f"more than {MAX_LEAVES} leave instances: more than the drill ever starts")
+        for instance in response.json():
+            if (decode_payload(instance.get("input")) or {}).get("employeeId") == employee_id:
+                return str(instance["instanceId"])
+        return None
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
