@@ -113,6 +113,7 @@ class Engine:
         self._inbox: dict[str, list[Delivery]] = defaultdict(list)
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        self._creating: set[str] = set()
         self._owned: set[Delivery] = set()
         self._held: dict[str, list[Delivery]] = defaultdict(list)
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
@@ -253,18 +254,28 @@ class Engine:
         return record
 
     async def _create(self, instance_id: str, name: str, input_json: str | None) -> None:
-        """Client start: the Pending row is written before the start message, as the real client does."""
+        """Client start: the start message first, then the Pending row, as DurableTask.AzureStorage does.
+
+        A host killed in between leaves a message that creates the instance when it comes back
+        (never a Pending row that nothing will ever start). Until the row is written, this
+        process runs no episode of the instance, so the row cannot overwrite a later state."""
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         record = InstanceRecord(
             instance_id=instance_id, name=name, execution_id=execution_id, runtime_status="Pending",
             created_time=now, last_updated_time=now, input=input_json,
         )
-        await self.store.create(record)
         started = execution_started(
             now, instance_id=instance_id, execution_id=execution_id, name=name, input_json=input_json,
         )
-        await self.transport.send([Message(instance_id, started, execution_id)])
+        self._creating.add(instance_id)
+        try:
+            await self.transport.send([Message(instance_id, started, execution_id)])
+            await self.store.create(record)
+        finally:
+            self._creating.discard(instance_id)
+            if self._inbox.get(instance_id):
+                self._mark_ready(instance_id)
 
     async def _control_receiver(self) -> None:
         while True:
@@ -343,6 +354,9 @@ class Engine:
     async def _orchestration_worker(self) -> None:
         while True:
             instance_id = await self._ready.get()
+            if instance_id in self._creating:
+                self._queued.discard(instance_id)  # _create marks it ready again once its row is written
+                continue
             try:
                 batch = self._take_batch(instance_id)
                 if batch:
