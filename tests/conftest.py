@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -30,3 +31,13 @@ def azurite() -> Iterator[azurite_control.Azurite]:
 def storage_connection(azurite: azurite_control.Azurite) -> str:
     """Connection string of the session's Azurite."""
     return azurite.connection_string
+
+
+@pytest.fixture()
+def batch_containers(azurite: azurite_control.Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fresh batch containers for one test, so tests cannot see each other's blobs."""
+    suffix = uuid.uuid4().hex[:10]
+    for setting, role in (("BATCH_INPUT_CONTAINER", "in"), ("BATCH_OUTPUT_CONTAINER", "out"),
+                          ("BATCH_QUARANTINE_CONTAINER", "q"), ("BATCH_REPORTS_CONTAINER", "rep")):
+        monkeypatch.setenv(setting, f"t-{role}-{suffix}")
+    yield

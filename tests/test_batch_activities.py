@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import unquote
 
@@ -14,7 +12,6 @@ from activities.batch_activities import bp
 from common import batch_store
 from common.batch_records import SCHEMA
 from tests.blueprint_functions import user_function
-from tools import azurite as azurite_control
 from tools.batch_samples import ORIGINAL_RECORDS, ORIGINALS, upload_samples
 
 process_file = user_function(bp, "ProcessFile")
@@ -26,14 +23,7 @@ VALID = f"{HEADER}\nT-1,2024-03-01,ann@example.com,WIDGET-1,2,25.00,EUR\nT-2,202
 INVALID = f"{HEADER}\nT-1,2024-03-01,ann@example.com,WIDGET-1,0,25.00,EUR\nT-2,2024-03-02,,CABLE-1,1,9.99,EURO\n"
 
 
-@pytest.fixture(autouse=True)
-def containers(azurite: azurite_control.Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fresh containers for every test, so tests cannot see each other's blobs."""
-    suffix = uuid.uuid4().hex[:10]
-    for setting, role in (("BATCH_INPUT_CONTAINER", "in"), ("BATCH_OUTPUT_CONTAINER", "out"),
-                          ("BATCH_QUARANTINE_CONTAINER", "q"), ("BATCH_REPORTS_CONTAINER", "rep")):
-        monkeypatch.setenv(setting, f"t-{role}-{suffix}")
-    yield
+pytestmark = pytest.mark.usefixtures("batch_containers")
 
 
 def upload(name: str, data: str | bytes) -> str:

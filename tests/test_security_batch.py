@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,20 +21,13 @@ from activities.batch_activities import bp
 from common import batch_store
 from common.storage import blob_service
 from tests.blueprint_functions import user_function
-from tools import azurite as azurite_control
 
 process_file = user_function(bp, "ProcessFile")
 write_chunk_report = user_function(bp, "WriteChunkReport")
 write_batch_report = user_function(bp, "WriteBatchReport")
 
 
-@pytest.fixture(autouse=True)
-def containers(azurite: azurite_control.Azurite, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    suffix = uuid.uuid4().hex[:10]
-    for setting, role in (("BATCH_INPUT_CONTAINER", "in"), ("BATCH_OUTPUT_CONTAINER", "out"),
-                          ("BATCH_QUARANTINE_CONTAINER", "q"), ("BATCH_REPORTS_CONTAINER", "rep")):
-        monkeypatch.setenv(setting, f"t-{role}-{suffix}")
-    yield
+pytestmark = pytest.mark.usefixtures("batch_containers")
 
 
 @pytest.fixture

@@ -52,49 +52,37 @@ class Tally:
 
 def place_order(host: Supervisor, order: OrderPlan, tally: Tally) -> str:
     """Place the order until the app accepts it; its instance id."""
-    lost = False
-    while True:
-        try:
-            response = host.call("POST", "/api/OrderProcessing_Client", json=order.body())
-        except HostLost:
-            tally.add("order starts lost with the host")
-            lost = True
-            continue
-        if response.status_code == 202:
-            return str(response.json()["id"])
-        answer = _json(response)
-        if response.status_code == 409 and lost and answer.get("instanceId"):
-            tally.add("order starts answered 409 on retry (the lost call had started it)")
-            return str(answer["instanceId"])
-        if response.status_code == 503:
-            tally.add("503 answers, retried")
-            host.pause(0.5)
-            continue
-        raise DrillError(f"order {order.order_id}: {response.status_code} {response.text[:300]}")
+    return _start_until_accepted(host, "/api/OrderProcessing_Client", order.body(), "order", order.order_id, tally)
 
 
 def start_batch(host: Supervisor, batch_id: str, tally: Tally) -> str:
     """Start the batch over every blob under the drill's prefix; its instance id."""
+    body = {"prefix": BATCH_PREFIX, "batchId": batch_id}
+    return _start_until_accepted(host, "/api/BatchProcessing_Client", body, "batch", batch_id, tally)
+
+
+def _start_until_accepted(host: Supervisor, path: str, body: Any, what: str, key: str, tally: Tally) -> str:
+    """POST a start with an idempotency key until it is accepted; after a call lost with the host,
+    a 409 naming the instance means the lost call had started it."""
     lost = False
     while True:
         try:
-            response = host.call("POST", "/api/BatchProcessing_Client",
-                                 json={"prefix": BATCH_PREFIX, "batchId": batch_id})
+            response = host.call("POST", path, json=body)
         except HostLost:
-            tally.add("batch starts lost with the host")
+            tally.add(f"{what} starts lost with the host")
             lost = True
             continue
         if response.status_code == 202:
             return str(response.json()["id"])
         answer = _json(response)
         if response.status_code == 409 and lost and answer.get("instanceId"):
-            tally.add("batch starts answered 409 on retry (the lost call had started it)")
+            tally.add(f"{what} starts answered 409 on retry (the lost call had started it)")
             return str(answer["instanceId"])
         if response.status_code == 503:
             tally.add("503 answers, retried")
             host.pause(0.5)
             continue
-        raise DrillError(f"batch {batch_id}: {response.status_code} {response.text[:300]}")
+        raise DrillError(f"{what} {key}: {response.status_code} {response.text[:300]}")
 
 
 def start_leave(host: Supervisor, leave: LeavePlan, tally: Tally) -> str:
