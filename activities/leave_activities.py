@@ -8,14 +8,22 @@ ISO 8601 UTC strings from the orchestration clock, so a repeat writes the same d
                          -> {requestId, status: "Pending", blobName}
     SendApprovalReminder {requestId, approvalUrl, remindedAt}
                          -> {sent: bool, status, blobName: str|None}
+    ConfirmLeaveDecision {requestId}
+                         -> {confirmed: true, status, decision: {result, approver, comment}}
+                          | {confirmed: false, status, decision: null}
     NotifyApproval       {requestId, approver, comment, decidedAt} -> {requestId, status: "Approved", blobName}
     NotifyRejection      {requestId, approver, comment, decidedAt} -> {requestId, status: "Rejected", blobName}
     ExpireLeaveRequest   {requestId, decidedAt}
                          -> {expired: true, status: "Expired", blobName}
                           | {expired: false, status, decision: {result, approver, comment}}
 
-ExpireLeaveRequest returns a decision instead of expiring when SubmitApprovalResult
-recorded one just before the deadline (its event is on the way): that decision stands.
+ConfirmLeaveDecision is asked when an `ApprovalResult` event arrives: only a decision
+that SubmitApprovalResult recorded in the row counts (an event raised through the
+management API skips its checks), and confirming it locks the record, so the claimant
+can no longer withdraw it. NotifyApproval and NotifyRejection therefore only finalize
+a recorded decision. ExpireLeaveRequest returns a decision instead of expiring when
+SubmitApprovalResult recorded one just before the deadline (its event is on the way):
+that decision stands.
 Activities run at least once, so each is idempotent: a repeat finds the row already
 changed, changes nothing more, and rewrites the same e-mail blob with the same bytes.
 Storage errors raise (the orchestrator retries); so does a ValueError for a request
@@ -36,6 +44,8 @@ from common.logging import mask_email
 bp = df.Blueprint()
 log = logging.getLogger("leave")
 
+# A decision recorded by SubmitApprovalResult (claimed), or already applied (a repeated confirmation).
+_DECIDED_BY_APPROVER = frozenset({LeaveStatus.DECISION_RECEIVED, LeaveStatus.APPROVED, LeaveStatus.REJECTED})
 _SUBMIT_FIELDS = ("requestId", "instanceId", "employeeId", "employeeEmail", "approverEmail", "startDate", "endDate",
                   "days", "reason", "submittedAt", "deadline", "approvalUrl")
 
@@ -80,6 +90,20 @@ def send_approval_reminder(payload: dict[str, Any]) -> dict[str, Any]:
     return {"sent": True, "status": record.status.value, "blobName": blob_name}
 
 
+@bp.function_name("ConfirmLeaveDecision")
+@bp.activity_trigger(input_name="payload")
+def confirm_leave_decision(payload: dict[str, Any]) -> dict[str, Any]:
+    """The decision SubmitApprovalResult recorded, locked so it can no longer be withdrawn; or none."""
+    request_id = str(_require(payload, "requestId")["requestId"])
+    record = leave_store.confirm_claim(request_id)
+    if record.status not in _DECIDED_BY_APPROVER:
+        log.warning("leave %s: an approval event came without a recorded decision (the request is %s); ignored",
+                    request_id, record.status.value, extra={"request_id": request_id})
+        return {"confirmed": False, "status": record.status.value, "decision": None}
+    return {"confirmed": True, "status": record.status.value,
+            "decision": {"result": record.decision, "approver": record.decided_by, "comment": record.comment}}
+
+
 @bp.function_name("NotifyApproval")
 @bp.activity_trigger(input_name="payload")
 def notify_approval(payload: dict[str, Any]) -> dict[str, Any]:
@@ -108,7 +132,7 @@ def expire_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
                      extra={"request_id": request_id})
             return {"expired": True, "status": record.status.value, "blobName": blob_name}
         if record.status is LeaveStatus.DECISION_RECEIVED:
-            record = leave_store.acknowledge_claim(request_id)
+            record = leave_store.confirm_claim(request_id)
             if record.status is LeaveStatus.PENDING:
                 continue  # the claimant withdrew its claim (its event could not be raised): expire after all
         log.info("leave %s: not expired, %s by %s came first", request_id, record.decision,

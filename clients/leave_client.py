@@ -165,7 +165,7 @@ async def _claim(decision: Decision, record: LeaveRecord, runtime_status: str, l
 
 async def _after_failed_raise(decision: Decision, claimed: LeaveRecord, runtime_status: str, links: dict[str, str],
                               error: Exception) -> func.HttpResponse:
-    """The event could not be raised: undo the claim, unless the deadline has already taken the decision over."""
+    """The event could not be raised: undo the claim, unless the workflow (or the deadline) has already confirmed it."""
     if await asyncio.to_thread(leave_store.release_claim, claimed):
         raise WorkflowUnavailable("Could not deliver the decision to the workflow; nothing was recorded. "
                                   "Try again later.") from error

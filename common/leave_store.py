@@ -7,8 +7,11 @@ workflow's instance id), RowKey `request`.
 Statuses (`LeaveStatus`):
 
     Pending ──(SubmitApprovalResult claims it)──> DecisionReceived ──> Approved | Rejected
-    Pending ──(a decision event without a claim)──────────────────────> Approved | Rejected
     Pending ──(deadline passed)──> Expired
+
+There is no way from Pending to Approved or Rejected without a claim: the workflow
+acts only on a decision recorded here (an event raised past SubmitApprovalResult,
+through the management API, finds no claim and is ignored).
 
 The three last ones are final: the row then says who decided (`DecidedBy`: the
 approver's address, or `system` for an expiry), when (`DecidedAt`, the
@@ -17,10 +20,13 @@ orchestration's clock) and any `Comment`.
 Deciding is race-free because every change of `Status` is an ETag-conditional
 update of this one row. `claim_decision` (the HTTP side) moves Pending ->
 DecisionReceived and records the decision before the event is raised, so of two
-concurrent decisions exactly one wins. `expire` (the deadline side) moves
-Pending -> Expired only if no decision was claimed; if one was, the deadline
-honours it instead of expiring the request. A change of some other column (a
-reminder being recorded) makes a conditional update retry, never fail.
+concurrent decisions exactly one wins. If the event cannot be raised, the claimant
+undoes its claim (`release_claim`), unless the workflow has confirmed it first
+(`confirm_claim`, `DecisionConfirmedAt`: the workflow acts on it now). `expire` (the
+deadline side) moves Pending -> Expired only if no decision was claimed; if one
+was, the deadline confirms and honours it instead of expiring the request. A change
+of some other column (a reminder being recorded) makes a conditional update retry,
+never fail.
 """
 
 from __future__ import annotations
@@ -88,6 +94,7 @@ class LeaveRecord:
     decided_at: str | None = None
     comment: str | None = None
     decision_received_at: str | None = None
+    decision_confirmed_at: str | None = None  # the workflow acts on the claim: it can no longer be released
     reminder_sent_at: str | None = None
     created_at: str = ""
     updated_at: str = ""
@@ -101,7 +108,8 @@ class LeaveRecord:
             "Days": self.days, "Reason": self.reason, "SubmittedAt": self.submitted_at, "Deadline": self.deadline,
             "Status": self.status.value, "Decision": self.decision, "DecidedBy": self.decided_by,
             "DecidedAt": self.decided_at, "Comment": self.comment, "DecisionReceivedAt": self.decision_received_at,
-            "ReminderSentAt": self.reminder_sent_at, "CreatedAt": self.created_at, "UpdatedAt": self.updated_at,
+            "DecisionConfirmedAt": self.decision_confirmed_at, "ReminderSentAt": self.reminder_sent_at,
+            "CreatedAt": self.created_at, "UpdatedAt": self.updated_at,
         }
         return {key: value for key, value in entity.items() if value is not None}
 
@@ -115,7 +123,8 @@ class LeaveRecord:
             days=int(entity["Days"]), reason=entity["Reason"], submitted_at=entity["SubmittedAt"],
             deadline=entity["Deadline"], status=LeaveStatus(entity["Status"]), decision=entity.get("Decision"),
             decided_by=entity.get("DecidedBy"), decided_at=entity.get("DecidedAt"), comment=entity.get("Comment"),
-            decision_received_at=entity.get("DecisionReceivedAt"), reminder_sent_at=entity.get("ReminderSentAt"),
+            decision_received_at=entity.get("DecisionReceivedAt"),
+            decision_confirmed_at=entity.get("DecisionConfirmedAt"), reminder_sent_at=entity.get("ReminderSentAt"),
             created_at=entity.get("CreatedAt", ""), updated_at=entity.get("UpdatedAt", ""),
             etag=metadata.get("etag"),
         )
@@ -172,28 +181,45 @@ def claim_decision(request_id: str, result: str, approver: str, comment: str | N
 
 
 def release_claim(claimed: LeaveRecord) -> bool:
-    """Undo `claim_decision` (back to Pending) if nothing touched the row since. True when undone."""
-    reverted = replace(claimed, status=LeaveStatus.PENDING, decision=None, decided_by=None, comment=None,
-                       decision_received_at=None, updated_at=utc_now_iso())
-    try:
-        # REPLACE, so the claim's columns are removed (MERGE cannot clear a column).
-        table(LEAVE_REQUESTS_TABLE).update_entity(reverted.to_entity(), mode=UpdateMode.REPLACE, etag=claimed.etag,
-                                                  match_condition=MatchConditions.IfNotModified)
-    except (ResourceModifiedError, ResourceNotFoundError):
-        return False
-    return True
+    """Undo `claim_decision` (back to Pending) unless the workflow has confirmed it. True when undone.
+
+    Only this claim is undone, never a later one; other columns (a reminder recorded since) are kept.
+    """
+    requests = table(LEAVE_REQUESTS_TABLE)
+    for _ in range(_MAX_ATTEMPTS):
+        current = find_request(claimed.request_id)
+        if current is None or not _same_open_claim(current, claimed):
+            return False
+        reverted = replace(current, status=LeaveStatus.PENDING, decision=None, decided_by=None, comment=None,
+                           decision_received_at=None, updated_at=utc_now_iso())
+        try:
+            # REPLACE, so the claim's columns are removed (MERGE cannot clear a column).
+            requests.update_entity(reverted.to_entity(), mode=UpdateMode.REPLACE, etag=current.etag,
+                                   match_condition=MatchConditions.IfNotModified)
+        except ResourceModifiedError:
+            continue  # changed since we read it: look again
+        except ResourceNotFoundError:
+            return False
+        return True
+    raise RuntimeError(f"Could not release the claim on leave request {claimed.request_id}: it kept changing.")
 
 
-def acknowledge_claim(request_id: str) -> LeaveRecord:
-    """At the deadline: keep a claimed decision, and make its claim impossible to undo (`release_claim`).
+def _same_open_claim(current: LeaveRecord, claimed: LeaveRecord) -> bool:
+    return (current.status is LeaveStatus.DECISION_RECEIVED and current.decision_confirmed_at is None
+            and (current.decision_received_at, current.decision, current.decided_by, current.comment)
+            == (claimed.decision_received_at, claimed.decision, claimed.decided_by, claimed.comment))
 
-    Returns the record as it now is: DecisionReceived (acknowledged), or Pending when the
+
+def confirm_claim(request_id: str) -> LeaveRecord:
+    """Keep a claimed decision (the workflow acts on it now), and make its claim impossible to undo (`release_claim`).
+
+    Returns the record as it now is: DecisionReceived (confirmed), or Pending when the
     claim was released first, or a final status.
     """
     def change(record: LeaveRecord) -> dict[str, Any] | None:
-        if record.status is not LeaveStatus.DECISION_RECEIVED:
+        if record.status is not LeaveStatus.DECISION_RECEIVED or record.decision_confirmed_at:
             return None
-        return {}  # a write with the ETag is the acknowledgement: the claimant's undo then fails
+        return {"DecisionConfirmedAt": utc_now_iso()}  # the claimant's release_claim then leaves it alone
 
     return _update(request_id, change)
 
@@ -210,9 +236,9 @@ def expire(request_id: str, decided_at: str) -> LeaveRecord:
 
 def finalize(request_id: str, status: LeaveStatus, decided_by: str, decided_at: str,
              comment: str | None) -> LeaveRecord:
-    """Pending or DecisionReceived -> Approved / Rejected. A repeat (already `status`) changes nothing.
+    """DecisionReceived -> Approved / Rejected. A repeat (already `status`) changes nothing.
 
-    LeaveStateError when the request already ended otherwise.
+    LeaveStateError when no decision was claimed (Pending) or the request already ended otherwise.
     """
     if status not in (LeaveStatus.APPROVED, LeaveStatus.REJECTED):
         raise ValueError(f"finalize() decides Approved or Rejected, not {status.value}.")
@@ -220,10 +246,16 @@ def finalize(request_id: str, status: LeaveStatus, decided_by: str, decided_at: 
     def change(record: LeaveRecord) -> dict[str, Any] | None:
         if record.status is status:
             return None
-        if record.status not in OPEN:
+        if record.status is LeaveStatus.PENDING:
+            raise LeaveStateError(
+                f"Leave request {request_id} has no recorded decision; cannot make it {status.value}.", record)
+        if record.status is not LeaveStatus.DECISION_RECEIVED:
             raise LeaveStateError(
                 f"Leave request {request_id} is already {record.status.value}; cannot make it {status.value}.",
                 record)
+        if record.decision != status.value:
+            raise LeaveStateError(
+                f"Leave request {request_id} was decided {record.decision}; cannot make it {status.value}.", record)
         return {"Status": status.value, "Decision": status.value, "DecidedBy": decided_by, "DecidedAt": decided_at,
                 "Comment": comment}
 
@@ -265,7 +297,8 @@ def _update(request_id: str, change: Callable[[LeaveRecord], dict[str, Any] | No
 
 
 _FIELDS = {"Status": "status", "Decision": "decision", "DecidedBy": "decided_by", "DecidedAt": "decided_at",
-           "Comment": "comment", "DecisionReceivedAt": "decision_received_at", "ReminderSentAt": "reminder_sent_at",
+           "Comment": "comment", "DecisionReceivedAt": "decision_received_at",
+           "DecisionConfirmedAt": "decision_confirmed_at", "ReminderSentAt": "reminder_sent_at",
            "UpdatedAt": "updated_at"}
 
 

@@ -442,6 +442,25 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   ]
 }
 
+// No publishing user names and passwords (basic auth) for the SCM (Kudu) and FTP endpoints:
+// azd, Core Tools and the Azure CLI deploy to Flex Consumption with Entra ID tokens. A pipeline
+// that deploys with a downloaded publish profile would need these set back to true.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
 // ---------------------------------------------------------------- outputs
 
 // azd conventions: azd stores these in .azure/<env>/.env; `azd deploy` finds the app by them

@@ -12,11 +12,18 @@ still pending, so the instance completes at once:
 At the deadline, a decision that SubmitApprovalResult recorded just before (its event
 still on the way) is honoured rather than expired: ExpireLeaveRequest returns it.
 
+Only a decision that SubmitApprovalResult recorded in the request row is acted on. The
+event just wakes the orchestrator; ConfirmLeaveDecision then reads (and locks) the
+decision recorded in the row, and that decision, not the event's payload, is applied.
+An `ApprovalResult` raised straight through the management API (whose system key is in
+every check-status URL) without such a record is logged and ignored, and the wait goes
+on: nobody can skip SubmitApprovalResult's checks (approver, one decision, deadline).
+
 The input comes from LeaveApproval_Client: the request, `timeoutSeconds`, `reminder`
 {enabled}, `approvalUrl` and `retry`, all read there (orchestrators must not read
 settings). The deadline is computed from the orchestration clock. Events raised
 through the SDK client arrive as JSON text (double-encoded), raw management-API events
-as objects: both are accepted; an event that is not a decision is logged and ignored.
+as objects: both are read; an event that is not a decision is logged and ignored.
 Deterministic: no I/O, clock, randomness or environment access here.
 """
 
@@ -93,10 +100,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
         _cancel_pending(timers)
         if winner is deadline_timer:
             break
-        decision = parse_decision(event.result)
-        if decision is None and not context.is_replaying:
-            log.warning("leave %s: ignored an %s event that is not a decision: %.200r", request_id, EVENT,
-                        event.result, extra=_log_extra(context, request_id))
+        decision = yield from _recorded_decision(context, request_id, retry, event.result)
 
     decided_at = _iso(context.current_utc_datetime)
     if decision is None:
@@ -121,6 +125,26 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     return OUTPUTS[decision["result"]]
 
 
+def _recorded_decision(context: df.DurableOrchestrationContext, request_id: str, retry: df.RetryOptions,
+                       payload: Any) -> Generator[Any, Any, dict[str, Any] | None]:
+    """The decision SubmitApprovalResult recorded for this request, or None (keep waiting) if there is none.
+
+    The payload is not trusted: it only has to look like a decision to be worth a look at the row.
+    """
+    if parse_decision(payload) is None:
+        if not context.is_replaying:  # the payload itself is not logged: it may hold personal data
+            log.warning("leave %s: ignored an %s event that is not a decision (%s of %d characters)", request_id,
+                        EVENT, type(payload).__name__, len(str(payload)), extra=_log_extra(context, request_id))
+        return None
+    confirmation = yield context.call_activity_with_retry("ConfirmLeaveDecision", retry, {"requestId": request_id})
+    decision = parse_decision(confirmation.get("decision")) if confirmation.get("confirmed") else None
+    if decision is None and not context.is_replaying:
+        log.warning("leave %s: ignored an %s event: no decision was recorded through SubmitApprovalResult "
+                    "(the request is %s)", request_id, EVENT, confirmation.get("status"),
+                    extra=_log_extra(context, request_id))
+    return decision
+
+
 def parse_decision(payload: Any) -> dict[str, Any] | None:
     """`{"result", "approver", "comment"}` from an event payload (object or JSON text), or None if not a decision."""
     payload = decode_payload(payload)
@@ -137,7 +161,6 @@ def parse_decision(payload: Any) -> dict[str, Any] | None:
         "approver": approver.strip() if isinstance(approver, str) and approver.strip() else None,
         "comment": comment[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None,
     }
-
 
 
 def _cancel_pending(timers: list[TaskBase]) -> None:

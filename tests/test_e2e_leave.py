@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 
 from common import leave_emails, leave_store
 from common.leave_store import LeaveStatus
@@ -189,6 +190,42 @@ def test_only_the_approver_may_decide(host: RunningHost) -> None:
     assert status(host, instance_id).json()["runtimeStatus"] == "Running"
     assert leave_store.get_request(instance_id).status is LeaveStatus.PENDING
     assert decide(host, instance_id, approver="Boss@Example.COM").status_code == 202
+
+
+def test_an_event_raised_past_submit_approval_result_decides_nothing(host: RunningHost) -> None:
+    """The employee's 202 answer holds sendEventPostUri (in Azure with the system key): raising the
+    decision event through it skips SubmitApprovalResult's checks, so the workflow ignores it."""
+    response = start(host)
+    instance_id = response.json()["id"]
+    awaiting(host, instance_id)
+    send_event = response.json()["sendEventPostUri"].replace("{eventName}", "ApprovalResult")
+    forged = {"result": "Approved", "approver": APPROVER, "comment": "Approved by myself"}
+    assert requests.post(send_event, json=forged, timeout=10).status_code == 202
+
+    history_url = f"{host.base_url}{WEBHOOK}/instances/{instance_id}?showHistory=true&showHistoryOutput=true"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        body = requests.get(history_url, timeout=10).json()
+        confirmed = [e for e in body.get("historyEvents", []) if e.get("FunctionName") == "ConfirmLeaveDecision"]
+        if confirmed and (body.get("customStatus") or {}).get("step") == "AwaitingApproval":
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the forged event was never looked at: {body}")
+    assert confirmed[0]["Result"] == {"confirmed": False, "status": "Pending", "decision": None}
+    assert body["runtimeStatus"] == "Running"
+    record = leave_store.get_request(instance_id)
+    assert (record.status, record.decided_by) == (LeaveStatus.PENDING, None)
+    with pytest.raises(ResourceNotFoundError):
+        read_message(leave_emails.outcome_blob_name(instance_id, LeaveStatus.APPROVED))
+
+    # The approver's real decision still goes through, once.
+    accepted = decide(host, instance_id, "Rejected", comment="Not that week")
+    assert accepted.status_code == 202, accepted.text
+    final = wait_for_status(accepted.json()["statusQueryGetUri"], timeout=10)
+    assert final["output"] == "Leave request rejected."
+    record = leave_store.get_request(instance_id)
+    assert (record.status, record.comment) == (LeaveStatus.REJECTED, "Not that week")
 
 
 def test_unknown_instance_is_404(host: RunningHost) -> None:

@@ -297,6 +297,16 @@ def test_function_app_is_hardened(main: dict[str, Any], site: bicep.Resource) ->
     assert bicep.text(tags["azd-env-name"]) == "environmentName"
 
 
+def test_no_basic_auth_publishing_credentials(site: bicep.Resource, main: dict[str, Any]) -> None:
+    """Deployments use Entra ID: the SCM and FTP publishing user names and passwords are switched off."""
+    policies = bicep.resources(main, "Microsoft.Web/sites/basicPublishingCredentialsPolicies")
+    assert sorted(bicep.text(p.body["name"]) for p in policies) == ["ftp", "scm"]
+    for policy in policies:
+        assert bicep.text(policy.body["parent"]) == site.symbol
+        assert policy.get("properties.allow") is False
+        assert policy.condition is None
+
+
 def test_python_311_with_one_always_ready_durable_instance(main: dict[str, Any], site: bicep.Resource) -> None:
     config = site.get("properties.functionAppConfig")
     assert config["runtime"] == {"name": "python", "version": "3.11"}

@@ -15,6 +15,7 @@ from email.policy import default as default_policy
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from activities.leave_activities import bp
 from common import leave_emails, leave_store
@@ -111,6 +112,7 @@ def test_no_reminder_once_a_decision_was_received(request_id: str) -> None:
 
 
 def test_approval_records_decider_and_time_and_tells_the_employee(request_id: str) -> None:
+    leave_store.claim_decision(request_id, "Approved", APPROVER, "Enjoy")
     decided = {"requestId": request_id, "approver": APPROVER, "comment": "Enjoy",
                "decidedAt": "2030-06-02T10:00:00.000Z"}
     result = call("NotifyApproval", decided)
@@ -128,6 +130,39 @@ def test_approval_records_decider_and_time_and_tells_the_employee(request_id: st
     assert read_message(result["blobName"]) == first
     with pytest.raises(ValueError, match="already Approved"):
         call("NotifyRejection", decided)
+
+
+def test_confirm_reports_the_recorded_decision_and_locks_it(request_id: str) -> None:
+    claimed = leave_store.claim_decision(request_id, "Rejected", APPROVER, "Busy week")
+    result = call("ConfirmLeaveDecision", {"requestId": request_id})
+    assert result == {"confirmed": True, "status": "DecisionReceived",
+                      "decision": {"result": "Rejected", "approver": APPROVER, "comment": "Busy week"}}
+    assert leave_store.release_claim(claimed) is False  # the workflow acts on it now: no withdrawing
+    assert call("ConfirmLeaveDecision", {"requestId": request_id}) == result  # a repeat says the same
+    call("NotifyRejection", {"requestId": request_id, "approver": APPROVER, "comment": "Busy week",
+                             "decidedAt": "2030-06-02T11:00:00.000Z"})
+    assert call("ConfirmLeaveDecision", {"requestId": request_id})["decision"]["result"] == "Rejected"
+
+
+def test_confirm_without_a_recorded_decision_confirms_nothing(request_id: str) -> None:
+    """An event raised past SubmitApprovalResult (management API) finds no claim in the row."""
+    assert call("ConfirmLeaveDecision", {"requestId": request_id}) == {
+        "confirmed": False, "status": "Pending", "decision": None}
+    call("ExpireLeaveRequest", {"requestId": request_id, "decidedAt": DEADLINE})
+    assert call("ConfirmLeaveDecision", {"requestId": request_id})["confirmed"] is False
+    assert leave_store.get_request(request_id).status is LeaveStatus.EXPIRED
+
+
+def test_no_decision_is_applied_without_a_claim(request_id: str) -> None:
+    decided = {"requestId": request_id, "approver": APPROVER, "comment": None, "decidedAt": DEADLINE}
+    with pytest.raises(ValueError, match="no recorded decision"):
+        call("NotifyApproval", decided)
+    leave_store.claim_decision(request_id, "Rejected", APPROVER, None)
+    with pytest.raises(ValueError, match="was decided Rejected"):
+        call("NotifyApproval", decided)
+    assert leave_store.get_request(request_id).status is LeaveStatus.DECISION_RECEIVED
+    with pytest.raises(ResourceNotFoundError):
+        read_message(leave_emails.blob_name(request_id, "approved"))  # the employee was told nothing
 
 
 def test_rejection_after_a_claimed_decision(request_id: str) -> None:
@@ -161,7 +196,7 @@ def test_expiry_honours_a_decision_claimed_just_before_and_locks_it(request_id: 
     assert result == {"expired": False, "status": "DecisionReceived",
                       "decision": {"result": "Approved", "approver": APPROVER, "comment": "Just in time"}}
     assert leave_store.get_request(request_id).status is LeaveStatus.DECISION_RECEIVED
-    assert leave_store.release_claim(claimed) is False  # acknowledged: the claimant can no longer undo it
+    assert leave_store.release_claim(claimed) is False  # confirmed: the claimant can no longer undo it
 
 
 def test_expiry_after_a_released_claim_expires(request_id: str) -> None:

@@ -211,7 +211,7 @@ def test_a_decision_the_deadline_took_over_is_accepted_although_the_instance_is_
     request_id = waiting_request(client)
 
     def deadline_wins() -> None:  # ExpireLeaveRequest ran between the claim and the event: it keeps the decision
-        leave_store.acknowledge_claim(request_id)
+        leave_store.confirm_claim(request_id)
         raise Exception(f"Instance with ID {request_id} is gone: either completed or failed")
 
     client.on_raise = deadline_wins
@@ -220,17 +220,23 @@ def test_a_decision_the_deadline_took_over_is_accepted_although_the_instance_is_
     assert leave_store.get_request(request_id).decision == "Rejected"
 
 
-def test_a_decision_overtaken_by_another_is_409() -> None:
+def test_a_reminder_recorded_meanwhile_does_not_keep_a_claim_whose_event_failed() -> None:
+    """The row changed after the claim (a reminder); the claim is still undone, so the caller can repeat."""
     client = HostlessClient()
     request_id = waiting_request(client)
 
-    def other_decision_applied() -> None:  # e.g. an event raised directly through the management API
-        leave_store.finalize(request_id, LeaveStatus.APPROVED, "admin@example.com", "2099-06-02T00:00:00.000Z", None)
-        raise Exception(f"Instance with ID {request_id} is gone: either completed or failed")
+    def reminder_then_failure() -> None:
+        leave_store.mark_reminder_sent(request_id, "2099-06-02T12:00:00.000Z")
+        raise Exception("Webhook returned unrecognized status code 503")
 
-    client.on_raise = other_decision_applied
+    client.on_raise = reminder_then_failure
     status, body = call(client, "SubmitApprovalResult", decision(request_id, "Rejected"))
-    assert (status, body["requestStatus"], body["decidedBy"]) == (409, "Approved", "admin@example.com")
+    assert status == 503 and "nothing was recorded" in body["error"]
+    record = leave_store.get_request(request_id)
+    assert (record.status, record.decision, record.reminder_sent_at) == (
+        LeaveStatus.PENDING, None, "2099-06-02T12:00:00.000Z")
+    client.on_raise = None
+    assert call(client, "SubmitApprovalResult", decision(request_id))[0] == 202
 
 
 def test_a_decision_while_the_request_is_still_being_stored_is_409() -> None:

@@ -1,7 +1,9 @@
 """LeaveApproval_Orchestrator driven through the real SDK replay, with a virtual clock.
 
 The orchestrator is the production blueprint; the activities are scripted stand-ins
-that record their inputs. Time only moves when a test says so (`host.advance`), so a
+that record their inputs. `Script.recorded` plays the request row: the decision that
+SubmitApprovalResult recorded, which ConfirmLeaveDecision reports (`decide` records,
+then raises, as SubmitApprovalResult does). Time only moves when a test says so (`host.advance`), so a
 72-hour deadline passes in milliseconds and "the instance completes at once after
 the decision" means: without the clock moving at all.
 """
@@ -27,7 +29,8 @@ from orchestrators.leave_orchestrator import parse_decision
 
 ORCHESTRATOR = "LeaveApproval_Orchestrator"
 EVENT = "ApprovalResult"
-ACTIVITIES = ("SubmitLeaveRequest", "SendApprovalReminder", "NotifyApproval", "NotifyRejection", "ExpireLeaveRequest")
+ACTIVITIES = ("SubmitLeaveRequest", "SendApprovalReminder", "ConfirmLeaveDecision", "NotifyApproval", "NotifyRejection",
+              "ExpireLeaveRequest")
 APPROVER = "boss@example.com"
 HOURS_72 = 72 * 3600
 
@@ -52,6 +55,7 @@ class Script:
         self.calls: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self.order: list[str] = []
         self.hold_submit = hold_submit
+        self.recorded: dict[str, Any] | None = None  # the decision in the request row, if any
         self.submit_entered = asyncio.Event()
         self.submit_release = asyncio.Event()
 
@@ -67,6 +71,9 @@ class Script:
                 raise outcome
             return outcome
         request_id = payload["requestId"]
+        if name == "ConfirmLeaveDecision":
+            return {"confirmed": self.recorded is not None,
+                    "status": "DecisionReceived" if self.recorded else "Pending", "decision": self.recorded}
         return {
             "SubmitLeaveRequest": {"requestId": request_id, "status": "Pending", "blobName": "b"},
             "SendApprovalReminder": {"sent": True, "status": "Pending", "blobName": "r"},
@@ -105,6 +112,12 @@ def custom_status(record: InstanceRecord) -> dict[str, Any]:
 
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+async def decide(host: LocalDurableHost, script: Script, instance_id: str, data: dict[str, Any]) -> None:
+    """As SubmitApprovalResult does: record the decision in the row, then raise the event."""
+    script.recorded = {"comment": None, **data}
+    await host.raise_event(instance_id, EVENT, data)
 
 
 async def started(host: LocalDurableHost, value: dict[str, Any] | None = None) -> tuple[str, datetime]:
@@ -154,11 +167,11 @@ async def test_approval_before_halfway_completes_at_once_without_a_reminder() ->
         }
         await host.advance(timedelta(hours=10))
         # Through the SDK client's encoding: the orchestrator receives JSON text, not an object.
-        await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER, "comment": "Enjoy"})
+        await decide(host, script, instance_id, {"result": "Approved", "approver": APPROVER, "comment": "Enjoy"})
         record = await host.wait(instance_id, timeout=5)  # no clock movement needed: the timers were cancelled
     assert record.runtime_status == "Completed"
     assert host.output(record) == "Leave request approved."
-    assert script.order == ["SubmitLeaveRequest", "NotifyApproval"]
+    assert script.order == ["SubmitLeaveRequest", "ConfirmLeaveDecision", "NotifyApproval"]
     [notify] = script.calls["NotifyApproval"]
     assert notify == {"requestId": "leave-1", "approver": APPROVER, "comment": "Enjoy",
                       "decidedAt": iso(start + timedelta(hours=10))}
@@ -184,10 +197,10 @@ async def test_reminder_is_sent_exactly_once_at_halfway_then_a_rejection() -> No
         for _ in range(3):  # more time passes (but not the deadline): still one reminder
             await host.advance(timedelta(hours=10))
         assert len(script.calls["SendApprovalReminder"]) == 1
-        await host.raise_event(instance_id, EVENT, {"result": "Rejected", "approver": APPROVER, "comment": None})
+        await decide(host, script, instance_id, {"result": "Rejected", "approver": APPROVER, "comment": None})
         record = await host.wait(instance_id, timeout=5)
     assert host.output(record) == "Leave request rejected."
-    assert script.order == ["SubmitLeaveRequest", "SendApprovalReminder", "NotifyRejection"]
+    assert script.order == ["SubmitLeaveRequest", "SendApprovalReminder", "ConfirmLeaveDecision", "NotifyRejection"]
     assert script.calls["NotifyRejection"][0]["decidedAt"] == iso(start + timedelta(hours=66))
     created, fired = timers(record)
     reminder_id = next(i for i, at in created.items() if at == start + timedelta(hours=36))
@@ -241,7 +254,7 @@ async def test_a_decision_raised_before_the_orchestrator_waits_is_not_lost() -> 
     async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
         instance_id = await host.start(ORCHESTRATOR, leave_input(), "leave-1")
         await asyncio.wait_for(script.submit_entered.wait(), 5)  # SubmitLeaveRequest is running, not done
-        await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER})
+        await decide(host, script, instance_id, {"result": "Approved", "approver": APPROVER})
         await asyncio.sleep(0.05)
         assert (await host.status(instance_id)).runtime_status == "Running"
         script.submit_release.set()
@@ -249,7 +262,7 @@ async def test_a_decision_raised_before_the_orchestrator_waits_is_not_lost() -> 
     history = kinds(record)
     assert history.index(EventType.EventRaised) < history.index(EventType.TaskCompleted)  # raised before the wait
     assert host.output(record) == "Leave request approved."
-    assert script.order == ["SubmitLeaveRequest", "NotifyApproval"]
+    assert script.order == ["SubmitLeaveRequest", "ConfirmLeaveDecision", "NotifyApproval"]
     assert EventType.TimerFired not in history
 
 
@@ -262,6 +275,7 @@ async def test_the_event_payload_is_accepted_as_object_or_json_text(encode: Any)
     async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
         instance_id, _ = await started(host)
         data = {"result": "Rejected", "approver": APPROVER, "comment": "Busy week"}
+        script.recorded = data
         await host.engine.raise_event(instance_id, EVENT, encode(data))
         record = await host.wait(instance_id, timeout=5)
     assert host.output(record) == "Leave request rejected."
@@ -278,7 +292,7 @@ async def test_an_event_that_is_not_a_decision_is_ignored_and_the_wait_goes_on()
         await host.advance(timedelta(hours=36))
         assert len(script.calls["SendApprovalReminder"]) == 1  # the reminder still comes, at the same time
         assert script.calls["SendApprovalReminder"][0]["remindedAt"] == iso(start + timedelta(hours=36))
-        await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER})
+        await decide(host, script, instance_id, {"result": "Approved", "approver": APPROVER})
         record = await host.wait(instance_id, timeout=5)
     assert host.output(record) == "Leave request approved."
     created, fired = timers(record)
@@ -287,6 +301,58 @@ async def test_an_event_that_is_not_a_decision_is_ignored_and_the_wait_goes_on()
     assert sorted(created.values()) == sorted([start + timedelta(hours=36), start + timedelta(hours=72)] * 2)
     assert {created[i] for i in fired} == {start + timedelta(hours=36)}
     assert len(script.calls["SendApprovalReminder"]) == 1
+
+    assert "ConfirmLeaveDecision" not in script.order[:2]  # a payload that is no decision needs no look at the row
+
+
+async def test_an_event_that_is_not_a_decision_is_logged_without_its_payload(caplog: pytest.LogCaptureFixture) -> None:
+    script = Script()
+    secret = {"result": "Maybe", "approver": "someone.private@example.com", "comment": "my medical reasons"}
+    with caplog.at_level(logging.WARNING, logger="leave"):
+        async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
+            instance_id, _ = await started(host)
+            await host.raise_event(instance_id, EVENT, secret)
+            await host.idle()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "leave" and r.levelno == logging.WARNING]
+    assert "is not a decision" in line
+    assert "someone.private" not in line and "medical" not in line and "Maybe" not in line
+
+
+async def test_a_decision_raised_without_a_recorded_claim_is_ignored_and_the_wait_goes_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An ApprovalResult raised through the management API, past SubmitApprovalResult, decides nothing."""
+    script = Script()
+    async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
+        instance_id, start = await started(host)
+        with caplog.at_level(logging.WARNING, logger="leave"):
+            await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER})  # no claim
+            await host.idle()
+        waiting = await host.status(instance_id)
+        assert waiting.runtime_status == "Running"
+        assert custom_status(waiting)["step"] == "AwaitingApproval"
+        assert script.order == ["SubmitLeaveRequest", "ConfirmLeaveDecision"]
+        assert any("no decision was recorded through SubmitApprovalResult" in r.getMessage() for r in caplog.records)
+        await host.advance(timedelta(hours=36))
+        assert script.calls["SendApprovalReminder"][0]["remindedAt"] == iso(start + timedelta(hours=36))
+        await host.advance(timedelta(hours=36))  # still no recorded decision: the deadline expires it
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == "Leave request expired without a decision."
+    assert "NotifyApproval" not in script.order
+
+
+async def test_the_recorded_decision_is_applied_not_the_events_payload() -> None:
+    script = Script()
+    async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
+        instance_id, start = await started(host)
+        script.recorded = {"result": "Rejected", "approver": APPROVER, "comment": "Busy week"}
+        forged = {"result": "Approved", "approver": "mallory@example.com", "comment": "Approved by myself"}
+        await host.raise_event(instance_id, EVENT, forged)
+        record = await host.wait(instance_id, timeout=5)
+    assert host.output(record) == "Leave request rejected."
+    assert script.order == ["SubmitLeaveRequest", "ConfirmLeaveDecision", "NotifyRejection"]
+    assert script.calls["NotifyRejection"][0] == {"requestId": "leave-1", "approver": APPROVER,
+                                                  "comment": "Busy week", "decidedAt": iso(start)}
+    assert custom_status(record)["decidedBy"] == APPROVER
 
 
 async def test_at_the_deadline_a_decision_recorded_just_before_is_honoured() -> None:
@@ -309,7 +375,7 @@ async def test_a_deadline_longer_than_the_hosts_longest_timer_is_cancelled_too()
     async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
         instance_id, start = await started(host, leave_input(timeoutSeconds=14 * 86400, reminder={"enabled": False}))
         await host.advance(timedelta(days=4))  # one link of the chain (3 days) has fired
-        await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER})
+        await decide(host, script, instance_id, {"result": "Approved", "approver": APPROVER})
         record = await host.wait(instance_id, timeout=5)
     assert host.output(record) == "Leave request approved."
     created, fired = timers(record)
@@ -321,7 +387,7 @@ async def test_steps_are_logged_once_although_the_orchestrator_replays(caplog: p
     with caplog.at_level(logging.INFO, logger="leave"):
         async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
             instance_id, _ = await started(host)
-            await host.raise_event(instance_id, EVENT, {"result": "Approved", "approver": APPROVER})
+            await decide(host, script, instance_id, {"result": "Approved", "approver": APPROVER})
             await host.wait(instance_id, timeout=5)
     lines = [r.getMessage() for r in caplog.records if r.name == "leave"]
     assert lines == ["leave leave-1: SubmitLeaveRequest", "leave leave-1: AwaitingApproval",
