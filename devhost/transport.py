@@ -457,6 +457,7 @@ class AzureQueueTransport:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         async def delete(delivery: Delivery) -> None:
+            delivery.extra["acked"] = True  # a renewal running meanwhile leaves it alone
             try:
                 await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
             except ResourceNotFoundError:
@@ -477,8 +478,10 @@ class AzureQueueTransport:
         await asyncio.gather(*[delete(d) for d in deliveries if d.queue is not None])
 
     async def renew(self, deliveries: list[Delivery]) -> None:
+        from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
         for delivery in deliveries:
-            if delivery.queue is None:
+            if delivery.queue is None or delivery.extra.get("acked"):
                 continue
             try:
                 updated = await delivery.queue.update_message(
@@ -486,6 +489,16 @@ class AzureQueueTransport:
                 )
                 delivery.receipt = updated.pop_receipt
                 delivery.received_at = asyncio.get_running_loop().time()
+            except ResourceNotFoundError:
+                if not delivery.extra.get("acked"):  # deleted by its ack while this renewal was on its way: fine
+                    log.warning("Message %s was gone before its renewal (visibility timeout expired?)",
+                                delivery.extra.get("id"))
+            except HttpResponseError as error:
+                if error.error_code != "PopReceiptMismatch":
+                    log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
+                elif not delivery.extra.get("acked"):
+                    log.warning("Message %s was received again before its renewal; the new receiver handles it",
+                                delivery.extra.get("id"))
             except Exception:
                 log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
 

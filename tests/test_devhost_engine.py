@@ -336,3 +336,4 @@ async def test_a_start_whose_pending_row_was_never_written_still_runs() -> None:
         record = await host.wait("orphan-1")
     assert record.runtime_status == "Completed"
     assert host.output(record) == "Hello Hello Tokyo"
+

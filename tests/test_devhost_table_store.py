@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobClient, BlobServiceClient
 
+from devhost.engine import Engine
 from devhost.history import EventType, event, execution_started
 from devhost.store import InstanceQuery, InstanceRecord
 from devhost.table_store import (
@@ -23,8 +26,10 @@ from devhost.table_store import (
     too_large,
     unsanitize_key,
 )
-from devhost.transport import QUEUE_API_VERSION
+from devhost.testing import LocalDurableHost
+from devhost.transport import QUEUE_API_VERSION, AzureQueueTransport
 
+SAMPLE_APP = Path(__file__).parent / "apps" / "sample"
 T0 = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 PARENT = {"Name": "P", "Version": "", "TaskScheduleId": 3,
           "OrchestrationInstance": {"InstanceId": "p", "ExecutionId": "pe"}}
@@ -431,3 +436,33 @@ async def test_open_is_idempotent_and_unknown_instances_are_none(store: TableIns
     assert await store.get("nobody") is None
     assert await store.get("nobody", history=False) is None
     assert await store.delete("nobody") is False
+
+
+async def test_a_child_row_left_without_its_parent_by_a_crash_still_reports_to_the_parent(
+        storage_connection: str) -> None:
+    """A host that died after writing a sub-orchestration's first row and before its first checkpoint
+    leaves a row without history, so without its parent; the redelivered start message carries the link."""
+    host = LocalDurableHost(SAMPLE_APP)
+    hub = f"Orphan{uuid.uuid4().hex[:8]}"
+    store = TableInstanceStore(storage_connection, hub)
+    host.engine = Engine(host.index, host.settings, clock=host.clock, store=store, renew_interval=1.0,
+                         transport=AzureQueueTransport(storage_connection, hub, host.clock, visibility_timeout=2))
+    write_row = store.create
+    crashed: list[str] = []
+
+    async def dies_after_a_parentless_child_row(record: InstanceRecord) -> None:
+        if record.parent and not crashed:
+            crashed.append(record.instance_id)
+            await write_row(dataclasses.replace(record, parent=None))  # what reading that row back yields
+            raise ConnectionError("the host died before the child's first checkpoint")
+        await write_row(record)
+
+    store.create = dies_after_a_parentless_child_row  # type: ignore[method-assign]
+    async with host:
+        instance_id = await host.start("Parent", instance_id="crashed-parent")
+        record = await host.wait(instance_id, timeout=30)  # the child's start comes back after 2 s
+        child = await store.get("crashed-parent-child")
+    assert crashed == ["crashed-parent-child"]
+    assert child is not None and child.runtime_status == "Completed"
+    assert child.parent["OrchestrationInstance"]["InstanceId"] == "crashed-parent"
+    assert record.runtime_status == "Completed" and host.output(record) == "Hello Hello sub"

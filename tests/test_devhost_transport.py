@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from datetime import timedelta
 
+import pytest
 from azure.storage.queue import QueueServiceClient
 
 from devhost.clock import Clock
@@ -162,5 +164,32 @@ async def test_acknowledging_a_message_received_again_meanwhile_is_not_an_error(
         await t.ack([first])  # stale pop receipt: a warning, not an exception
         await t.ack([again])
         assert await t._poll(t._control[t.partition_of("order-3")], 32) == []
+    finally:
+        await t.close()
+
+
+async def test_renewing_a_message_deleted_or_taken_meanwhile_is_quiet(storage_connection: str,
+                                                                      caplog: pytest.LogCaptureFixture) -> None:
+    """The renewal loop works on a snapshot: a message acknowledged meanwhile is no warning, one whose
+    lease ran out and was received again is one line (no traceback), and neither raises."""
+    t = transport(storage_connection, visibility_timeout=1)
+    await t.open()
+    try:
+        await t.send([raised("order-4")])
+        [done] = await asyncio.wait_for(t.receive(32), 10)
+        await t.ack([done])
+        with caplog.at_level(logging.WARNING, logger="devhost"):
+            await t.renew([done])
+        assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+        await t.send([raised("order-5")])
+        [first] = await asyncio.wait_for(t.receive(32), 10)
+        await asyncio.sleep(1.5)  # its lease ran out
+        [again] = await t._poll(t._control[t.partition_of("order-5")], 32)
+        with caplog.at_level(logging.WARNING, logger="devhost"):
+            await t.renew([first])
+        [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert "received again" in warning.getMessage() and warning.exc_info is None
+        await t.ack([again])
     finally:
         await t.close()
