@@ -27,6 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from clients.instances import refuse_if_started
 from common import batch_settings, batch_store
 from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
@@ -58,12 +59,13 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     }
     files = await _resolve_files(request, limit)
     instance_id = batch_instance_id(request.batch_id)
-    await _refuse_if_started(req, client, instance_id)
+    already = {"message": f"Batch {request.batch_id} already exists.", "field": "batchId"}
+    await refuse_if_started(req, client, instance_id, **already)
     try:
         await client.start_new(ORCHESTRATOR, instance_id,
                                {"batchId": request.batch_id, "files": files, **orchestration_input})
     except Exception as error:
-        await _refuse_if_started(req, client, instance_id)  # a concurrent request with the same batchId won
+        await refuse_if_started(req, client, instance_id, **already)  # a concurrent start with this batchId won
         raise WorkflowUnavailable("Could not start the batch; try again later.") from error
     log.info("batch %s: started %s with %d files", request.batch_id, instance_id, len(files),
              extra={"batch_id": request.batch_id, "instance_id": instance_id})
@@ -84,18 +86,3 @@ async def _resolve_files(request: BatchRequest, limit: int) -> list[str]:
         raise RequestError(f"More than {limit} blobs in container {container} start with {request.prefix!r} "
                            "(BATCH_MAX_FILES); use a narrower prefix.", "prefix", limit=limit)
     return names
-
-
-async def _refuse_if_started(req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str) -> None:
-    """409 when the batch already has a workflow instance, whatever its state."""
-    try:
-        status = await client.get_status(instance_id)
-    except Exception as error:
-        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
-    if status is None or status.runtime_status is None:
-        return
-    raise RequestError(
-        f"Batch {instance_id.removeprefix('batch-')} already exists.", "batchId", status=409,
-        instanceId=instance_id, runtimeStatus=status.runtime_status.name,
-        statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
-    )

@@ -34,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 import azure.durable_functions as df
 import azure.functions as func
 
+from clients.instances import instance_status
 from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
@@ -116,8 +117,8 @@ def approval_url(request_url: str) -> str:
 async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     decision = parse_decision(read_json_body(req))
     instance_id = decision.instance_id
-    status = await _instance(client, instance_id)
-    if status is None or status.runtime_status is None:
+    status = await instance_status(client, instance_id, show_input=True)
+    if status is None:
         raise RequestError(f"No workflow instance {instance_id}.", "instanceId", status=404)
     if status.name != ORCHESTRATOR:
         raise RequestError(f"Instance {instance_id} is not a leave approval workflow; it takes no decisions.",
@@ -145,13 +146,6 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     log.info("leave %s: %s by %s", request_id, decision.result, mask_email(decision.approver),
              extra={"request_id": request_id, "instance_id": instance_id})
     return _accepted(decision, request_id, links)
-
-
-async def _instance(client: df.DurableOrchestrationClient, instance_id: str) -> Any:
-    try:
-        return await client.get_status(instance_id, show_input=True)
-    except Exception as error:
-        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
 
 
 async def _claim(decision: Decision, record: LeaveRecord, runtime_status: str, links: dict[str, str]) -> LeaveRecord:

@@ -27,6 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
+from clients.instances import refuse_if_started
 from common.catalog import get_products
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
 from common.logging import mask_email
@@ -81,12 +82,13 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
             f"orderId differs between the query ({query_id}) and the body ({order_id}).", "orderId")
 
     instance_id = order_instance_id(order_id)
-    await _refuse_if_started(req, client, order_id, instance_id)
+    already = {"message": f"Order {order_id} already has a workflow.", "field": "orderId"}
+    await refuse_if_started(req, client, instance_id, **already)
     created = await asyncio.to_thread(_prepare_order, order_id, request)
     try:
         await client.start_new(ORCHESTRATOR, instance_id, {"orderId": order_id, "retry": retry})
     except Exception as error:
-        await _refuse_if_started(req, client, order_id, instance_id)  # a concurrent request won the race
+        await refuse_if_started(req, client, instance_id, **already)  # a concurrent request won the race
         if created:  # leave nothing behind, so the same request can simply be retried
             await asyncio.to_thread(delete_order, order_id)
         message = f"Could not start the workflow for order {order_id}; try again later."
@@ -94,25 +96,6 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     log.info("order %s: started workflow %s", order_id, instance_id,
              extra={"order_id": order_id, "instance_id": instance_id})
     return client.create_check_status_response(req, instance_id)
-
-
-async def _refuse_if_started(
-    req: func.HttpRequest, client: df.DurableOrchestrationClient, order_id: str, instance_id: str
-) -> None:
-    """409 when the order already has a workflow instance, whatever its state."""
-    try:
-        status = await client.get_status(instance_id)
-    except Exception as error:
-        raise WorkflowUnavailable("The workflow service is unavailable; try again later.") from error
-    if status is None or status.runtime_status is None:
-        return
-    log.info("order %s: workflow %s already exists (%s)", order_id, instance_id, status.runtime_status.name,
-             extra={"order_id": order_id, "instance_id": instance_id})
-    raise RequestError(
-        f"Order {order_id} already has a workflow.", "orderId", status=409, instanceId=instance_id,
-        runtimeStatus=status.runtime_status.name,
-        statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
-    )
 
 
 def _prepare_order(order_id: str, request: NewOrderRequest | None) -> bool:
