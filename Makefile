@@ -18,7 +18,7 @@ LOAD_ARGS ?=
 CRASH_ARGS ?=
 PERF_ARGS ?=
 
-.PHONY: help setup run seed test lint clean infra-venv load perf-report crash-drill
+.PHONY: help setup run seed test lint lock clean infra-venv load perf-report crash-drill
 
 help: ## List the targets
 	@echo "Usage: make <target>"
@@ -52,6 +52,9 @@ seed: setup ## Load the sample data (needs storage running: `make run` starts Az
 
 lint: setup ## Lint with ruff
 	$(PY) -m ruff check .
+
+lock: | $(PY) ## Pin everything requirements.txt's direct dependencies pull in (after bumping one of them)
+	$(PY) -m tools.lock
 
 VENV_CHECKOV := .venv-checkov
 CHECKOV_STAMP := $(VENV_CHECKOV)/.installed

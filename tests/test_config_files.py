@@ -15,6 +15,9 @@ from typing import Any
 import jsonschema
 import pytest
 from jsonschema.exceptions import best_match
+from packaging.requirements import Requirement
+
+from tools import lock
 
 ROOT = Path(__file__).resolve().parent.parent
 # SchemaStore's schemas live in the shared folder beside the repository (CI copies it there).
@@ -180,11 +183,50 @@ def requirement_lines(name: str) -> list[str]:
 def test_requirements_are_pinned_and_deployed_ones_are_lean() -> None:
     deployed = requirement_lines("requirements.txt")
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][^ ]*", line) for line in deployed), deployed
-    assert {line.split("==")[0].lower() for line in deployed} == DEPLOYED_PACKAGES
+    direct, _ = lock.split((ROOT / "requirements.txt").read_text(encoding="utf-8"))
+    assert {pin.split("==")[0].lower() for pin in lock.direct_pins(direct)} == DEPLOYED_PACKAGES
     dev = requirement_lines("requirements-dev.txt")
     assert dev[0] == "-r requirements.txt"
     assert all(re.fullmatch(r"[A-Za-z0-9._-]+==[0-9][^ ]*", line) for line in dev[1:]), dev
-    assert not {line.split("==")[0].lower() for line in dev[1:]} & DEPLOYED_PACKAGES
+    assert not {canonical(line.split("==")[0]) for line in dev[1:]} & {canonical(line.split("==")[0])
+                                                                     for line in deployed}
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def dependency_closure(roots: set[str]) -> set[str]:
+    """Every installed distribution `roots` need on this platform (markers evaluated, no extras)."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = canonical(todo.pop())
+        if name in seen:
+            continue
+        seen.add(name)
+        for text in metadata.requires(name) or []:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+                todo.append(requirement.name)
+    return seen
+
+
+def test_everything_the_deployed_app_installs_is_locked() -> None:
+    """Below the direct pins, requirements.txt locks exactly their dependencies (`make lock` after a bump)."""
+    direct, locked = lock.split((ROOT / "requirements.txt").read_text(encoding="utf-8"))
+    closure = dependency_closure({pin.split("==")[0] for pin in lock.direct_pins(direct)})
+    pinned = {canonical(pin.split("==")[0]) for pin in [*lock.direct_pins(direct), *locked]}
+    assert sorted(closure - pinned) == [], "not locked: run `make lock`"
+    assert sorted(pinned - closure) == [], "locked but not needed: run `make lock`"
+
+
+def test_lock_renders_direct_pins_then_the_rest_sorted() -> None:
+    head = ["# the app", "zeta==1.0", "Alpha==2.0"]
+    text = lock.render(head, {"Alpha": "2.0", "zeta": "1.0", "beta": "3.1", "Gamma": "0.1"})
+    assert text.splitlines() == [*head, lock.MARKER, "beta==3.1", "Gamma==0.1"]
+    assert lock.split(text) == (head, ["beta==3.1", "Gamma==0.1"])
+    assert lock.render(lock.split(text)[0], {"Alpha": "2.0", "zeta": "1.0", "beta": "3.1", "Gamma": "0.1"}) == text
 
 
 def test_installed_versions_match_the_pins() -> None:
