@@ -7,9 +7,11 @@
 
     POST /api/SubmitApprovalResult   {"instanceId", "result": "Approved"|"Rejected", "approver", "comment"?}
         Raise the `ApprovalResult` event, only
-          - for an instance that exists                                   (else 404)
-          - of LeaveApproval_Orchestrator, never another workflow          (else 400)
-          - from the request's approver (approverEmail, any letter case)  (else 403)
+          - for an existing LeaveApproval_Orchestrator instance, never another
+            workflow (else 404, the same answer for both)
+          - from the request's approver (approverEmail, any letter case)  (else 403). With
+            LEAVE_APPROVER_IDENTITY=signed-in-user the approver is the user App Service
+            Authentication signed in (401 without one), not what the body says
           - while the request still waits for a decision                   (else 409 with its current status)
         202 {"instanceId", "requestId", "result", "statusQueryGetUri"}.
 
@@ -38,6 +40,7 @@ from clients.instances import instance_status
 from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
+from common.leave_settings import APPROVER_SIGNED_IN
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
 from common.logging import mask_email
 from common.payloads import decode_payload
@@ -49,6 +52,7 @@ ORCHESTRATOR = "LeaveApproval_Orchestrator"
 EVENT = "ApprovalResult"
 CLIENT_ROUTE = "LeaveApproval_Client"
 DECISION_ROUTE = "SubmitApprovalResult"
+PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
 _WAITING = {"Running", "Pending"}
 
 
@@ -115,14 +119,12 @@ def approval_url(request_url: str) -> str:
 
 
 async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
-    decision = parse_decision(read_json_body(req))
+    signed_in = signed_in_user(req) if leave_settings.approver_identity() == APPROVER_SIGNED_IN else None
+    decision = parse_decision(read_json_body(req), signed_in=signed_in)
     instance_id = decision.instance_id
     status = await instance_status(client, instance_id, show_input=True)
-    if status is None:
-        raise RequestError(f"No workflow instance {instance_id}.", "instanceId", status=404)
-    if status.name != ORCHESTRATOR:
-        raise RequestError(f"Instance {instance_id} is not a leave approval workflow; it takes no decisions.",
-                           "instanceId")
+    if status is None or status.name != ORCHESTRATOR:  # one answer: a key holder learns nothing of other workflows
+        raise RequestError(f"No leave approval workflow {instance_id}.", "instanceId", status=404)
     workflow = decode_payload(status.input_)
     workflow = workflow if isinstance(workflow, dict) else {}
     request_id = str(workflow.get("requestId") or instance_id)
@@ -146,6 +148,19 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
     log.info("leave %s: %s by %s", request_id, decision.result, mask_email(decision.approver),
              extra={"request_id": request_id, "instance_id": instance_id})
     return _accepted(decision, request_id, links)
+
+
+def signed_in_user(req: func.HttpRequest) -> str:
+    """The user App Service Authentication signed in; 401 when there is none.
+
+    App Service sets `X-MS-CLIENT-PRINCIPAL-NAME` (and removes any a caller sent) only while
+    Authentication is on: that is why this is a setting and not the default.
+    """
+    name = (req.headers.get(PRINCIPAL_HEADER) or "").strip()
+    if not name:
+        raise RequestError("Sign in first: decisions are taken from the signed-in user "
+                           "(LEAVE_APPROVER_IDENTITY=signed-in-user).", "approver", status=401)
+    return name
 
 
 async def _claim(decision: Decision, record: LeaveRecord, runtime_status: str, links: dict[str, str]) -> LeaveRecord:

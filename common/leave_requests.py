@@ -116,8 +116,12 @@ def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveReques
     return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip())
 
 
-def parse_decision(body: Any) -> Decision:
-    """Validate a decision body `{"instanceId", "result", "approver", "comment"}`."""
+def parse_decision(body: Any, *, signed_in: str | None = None) -> Decision:
+    """Validate a decision body `{"instanceId", "result", "approver", "comment"}`.
+
+    With `signed_in` (the user App Service Authentication signed in) that user is the approver:
+    `approver` may then be left out, and if given must be the same address (else 403).
+    """
     body = _object(body)
     instance_id = body.get("instanceId")
     if instance_id is None or instance_id == "":
@@ -131,7 +135,10 @@ def parse_decision(body: Any) -> Decision:
         raise RequestError("result is required.", "result")
     if result not in RESULTS:
         raise RequestError(f"result must be {APPROVED!r} or {REJECTED!r}.", "result")
-    approver = validate_email(body.get("approver"), "approver")
+    if signed_in is None:
+        approver = validate_email(body.get("approver"), "approver")
+    else:
+        approver = _signed_in_approver(signed_in, body.get("approver"))
     comment = body.get("comment")
     if comment is not None:
         if not isinstance(comment, str):
@@ -140,6 +147,17 @@ def parse_decision(body: Any) -> Decision:
             raise RequestError(f"comment may be at most {MAX_COMMENT} characters.", "comment")
         comment = comment.strip() or None
     return Decision(instance_id, result, approver, comment)
+
+
+def _signed_in_approver(signed_in: str, stated: Any) -> str:
+    try:
+        user = validate_email(signed_in, "approver")
+    except RequestError as error:
+        raise RequestError("The signed-in user's name is not an e-mail address, so it cannot be an approver.",
+                           "approver", status=403) from error
+    if stated not in (None, "") and (not isinstance(stated, str) or stated.strip().lower() != user.lower()):
+        raise RequestError("approver must be the signed-in user (or left out).", "approver", status=403)
+    return user
 
 
 def validate_email(value: Any, field: str) -> str:

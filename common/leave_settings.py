@@ -9,6 +9,8 @@
 | `LEAVE_RETRY_MAX_ATTEMPTS`       | `3`                 | activity retries: attempts in all                    |
 | `LEAVE_REQUESTS_TABLE`           | `LeaveRequests`     | the table of leave requests                          |
 | `LEAVE_EMAIL_FROM`               | `leave@example.com` | sender of the workflow's e-mails                     |
+| `LEAVE_APPROVER_IDENTITY`        | `body`              | who decides: `body` (the request's `approver`) or    |
+|                                  |                     | `signed-in-user` (App Service Authentication)        |
 
 Only the HTTP starter and activities read these; the orchestrator gets the values in its input.
 """
@@ -25,6 +27,8 @@ LEAVE_REQUESTS_TABLE = ("LEAVE_REQUESTS_TABLE", "LeaveRequests")
 DEFAULT_TIMEOUT = "PT72H"
 DEFAULT_MAX_DAYS = 30
 DEFAULT_SENDER = "leave@example.com"
+APPROVER_FROM_BODY = "body"
+APPROVER_SIGNED_IN = "signed-in-user"
 # Longer deadlines are possible for Durable timers, but a year is far beyond any approval policy.
 MAX_TIMEOUT = timedelta(days=365)
 
@@ -93,3 +97,17 @@ def retry_settings() -> dict[str, int]:
 def email_sender() -> str:
     """`LEAVE_EMAIL_FROM`: the From address of the workflow's e-mails."""
     return get_str("LEAVE_EMAIL_FROM", DEFAULT_SENDER)
+
+
+def approver_identity() -> str:
+    """`LEAVE_APPROVER_IDENTITY`: where SubmitApprovalResult takes the approver from.
+
+    `body`: the `approver` the caller states (function keys prove no identity, see SECURITY.md).
+    `signed-in-user`: the user App Service Authentication signed in (`X-MS-CLIENT-PRINCIPAL-NAME`),
+    for apps with Authentication turned on; without it anybody could send that header.
+    """
+    raw = get_str("LEAVE_APPROVER_IDENTITY", APPROVER_FROM_BODY).lower()
+    if raw not in (APPROVER_FROM_BODY, APPROVER_SIGNED_IN):
+        raise SettingError(f"App setting LEAVE_APPROVER_IDENTITY must be {APPROVER_FROM_BODY} or "
+                           f"{APPROVER_SIGNED_IN}, got {raw!r}")
+    return raw

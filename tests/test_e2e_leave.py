@@ -240,9 +240,9 @@ def test_no_decision_can_be_pushed_into_an_order_workflow(host: RunningHost) -> 
         "orderId": order_id, "customerEmail": "cid@example.com", "items": [{"sku": "WIDGET-1", "quantity": 1}]})
     assert order.status_code == 202, order.text
     response = decide(host, f"order-{order_id}")
-    assert response.status_code == 400, response.text
+    assert response.status_code == 404, response.text  # the same answer as for no instance at all
     assert response.json()["field"] == "instanceId"
-    assert "not a leave approval workflow" in response.json()["error"]
+    assert response.json()["error"] == f"No leave approval workflow order-{order_id}."
     final = wait_for_status(order.json()["statusQueryGetUri"])
     history = requests.get(order.json()["statusQueryGetUri"], params={"showHistory": "true"}, timeout=10).json()
     assert final["output"] == f"Order {order_id} processed successfully."

@@ -72,11 +72,11 @@ class HostlessClient(df.DurableOrchestrationClient):
 
 
 def call(client: HostlessClient, function: str, body: Any = None, *, raw: bytes | None = None,
-         url: str | None = None) -> tuple[int, dict[str, Any]]:
+         url: str | None = None, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     data = raw if raw is not None else json.dumps(body).encode()
     route = "LeaveApproval_Client" if function == "LeaveApproval_Client" else "SubmitApprovalResult"
     request = func.HttpRequest("POST", url or f"{BASE}/api/{route}", body=data,
-                               headers={"Content-Type": "application/json"})
+                               headers={"Content-Type": "application/json", **(headers or {})})
     handler = inspect.unwrap(user_function(bp, function))
     response = asyncio.run(handler(request, client))
     return response.status_code, json.loads(response.get_body())
@@ -259,12 +259,53 @@ def test_an_instance_that_does_not_wait_is_409(runtime_status: str) -> None:
     assert leave_store.get_request(request_id).status is LeaveStatus.PENDING
 
 
-def test_another_workflow_is_400_and_an_unknown_one_404() -> None:
+def test_another_workflow_and_an_unknown_instance_get_the_same_404() -> None:
+    """A key holder cannot tell which other workflows exist from SubmitApprovalResult's answers."""
     client = HostlessClient()
     client.instances["order-1"] = {"name": "OrderProcessing_Orchestrator", "runtimeStatus": "Running",
                                    "input": json.dumps(json.dumps({"orderId": "1"}))}
-    assert call(client, "SubmitApprovalResult", decision("order-1"))[0] == 400
-    assert call(client, "SubmitApprovalResult", decision("leave-unknown"))[0] == 404
+    other, unknown = (call(client, "SubmitApprovalResult", decision(i)) for i in ("order-1", "order-2"))
+    assert other[0] == unknown[0] == 404
+    assert other[1]["error"].replace("order-1", "X") == unknown[1]["error"].replace("order-2", "X")
+    assert client.raised == []
+
+
+# --- LEAVE_APPROVER_IDENTITY=signed-in-user (App Service Authentication) ------------------------
+
+
+def signed_in_call(client: HostlessClient, body: dict[str, Any], user: str | None) -> tuple[int, dict[str, Any]]:
+    return call(client, "SubmitApprovalResult", body, headers={"X-MS-CLIENT-PRINCIPAL-NAME": user} if user else {})
+
+
+def test_signed_in_mode_takes_the_approver_from_the_signed_in_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAVE_APPROVER_IDENTITY", "signed-in-user")
+    client = HostlessClient()
+    request_id = waiting_request(client)
+    body = {"instanceId": request_id, "result": "Approved"}  # no approver: the sign-in says who
+    status, answer = signed_in_call(client, body, None)
+    assert (status, answer["field"]) == (401, "approver")
+    assert signed_in_call(client, body, "ann@example.com")[0] == 403  # signed in, but not the approver
+    assert signed_in_call(client, body | {"approver": "ann@example.com"}, APPROVER)[0] == 403  # says someone else
+    assert signed_in_call(client, body, "not-an-address")[0] == 403
+    assert client.raised == [] and leave_store.get_request(request_id).status is LeaveStatus.PENDING
+    assert signed_in_call(client, body | {"approver": APPROVER.upper()}, APPROVER)[0] == 202
+    assert client.raised[0][2]["approver"] == APPROVER
+
+
+def test_by_default_the_principal_header_is_not_trusted() -> None:
+    """Without App Service Authentication anybody can send the header: the default mode ignores it."""
+    client = HostlessClient()
+    request_id = waiting_request(client)
+    status, _ = signed_in_call(client, decision(request_id, approver="ann@example.com"), APPROVER)
+    assert status == 403
+    assert signed_in_call(client, decision(request_id), "ann@example.com")[0] == 202
+
+
+def test_an_unknown_approver_identity_setting_is_a_500_that_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAVE_APPROVER_IDENTITY", "header")
+    client = HostlessClient()
+    status, body = call(client, "SubmitApprovalResult", decision(waiting_request(client)))
+    assert status == 500 and "LEAVE_APPROVER_IDENTITY" in body["error"]
     assert client.raised == []
 
 

@@ -156,13 +156,14 @@ def test_bad_durations(text: str) -> None:
 
 def test_settings_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LEAVE_APPROVAL_TIMEOUT", "LEAVE_REMINDER_ENABLED", "LEAVE_MAX_DAYS", "LEAVE_RETRY_FIRST_INTERVAL_MS",
-                 "LEAVE_RETRY_MAX_ATTEMPTS", "LEAVE_EMAIL_FROM"):
+                 "LEAVE_RETRY_MAX_ATTEMPTS", "LEAVE_EMAIL_FROM", "LEAVE_APPROVER_IDENTITY"):
         monkeypatch.delenv(name, raising=False)
     assert leave_settings.approval_timeout() == timedelta(hours=72)
     assert leave_settings.reminder_enabled() is True
     assert leave_settings.max_days() == 30
     assert leave_settings.retry_settings() == {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
     assert leave_settings.email_sender() == "leave@example.com"
+    assert leave_settings.approver_identity() == "body"
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
