@@ -1,9 +1,12 @@
 """The leave workflow's HTTP functions: start a request, and decide it.
 
-    POST /api/LeaveApproval_Client   {"employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "reason"}
+    POST /api/LeaveApproval_Client   {"employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "reason",
+                                      "requestId"?}
         Validate (rules in `common.leave_requests`; the maximum length is LEAVE_MAX_DAYS), then start
-        LeaveApproval_Orchestrator with a new instance id `leave-<hex>` (also the request id).
-        202 with the check-status payload. Bad input: 400 {"error", "field"}, nothing started or written.
+        LeaveApproval_Orchestrator with the instance id `leave-<requestId>`, or `leave-<hex>` when the
+        caller gave no requestId (the instance id is also the request id). 202 with the check-status
+        payload; 409 with its status URL when `leave-<requestId>` exists already (a retry). Bad input:
+        400 {"error", "field"}, nothing started or written.
 
     POST /api/SubmitApprovalResult   {"instanceId", "result": "Approved"|"Rejected", "approver", "comment"?}
         Raise the `ApprovalResult` event, only
@@ -36,7 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import instance_status
+from clients.instances import instance_status, refuse_if_started
 from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
@@ -96,11 +99,16 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *
     body = read_json_body(req)
     max_days = leave_settings.max_days()  # configuration errors surface before anything is started
     request = parse_leave_request(body, today=today, max_days=max_days)
-    request_id = new_request_id()
+    request_id = request.instance_id or new_request_id()
+    already = {"message": f"Leave request {request_id} already exists.", "field": "requestId"}
+    if request.instance_id:  # the caller's own id: a retry finds the request it already started
+        await refuse_if_started(req, client, request_id, **already)
     workflow = workflow_input(request_id, request.to_json(), approval_url(req.url))
     try:
         await client.start_new(ORCHESTRATOR, request_id, workflow)
     except Exception as error:
+        if request.instance_id:
+            await refuse_if_started(req, client, request_id, **already)  # a concurrent retry won the race
         raise WorkflowUnavailable("Could not start the leave approval workflow; try again later.") from error
     log.info("leave %s: started for %s (%s to %s), approver %s", request_id, request.employee_id,
              request.start_date, request.end_date, mask_email(request.approver_email),

@@ -8,6 +8,9 @@ A leave request, for `LeaveApproval_Client`:
     one-day leave has startDate == endDate. startDate is not before today (UTC),
     endDate not before startDate, and the leave is at most `max_days` days long.
   - `reason`: 1-1000 characters.
+  - `requestId`: optional, the caller's own id for the request (1-64 letters, digits, `_`
+    or `-`, starting with a letter or digit). The workflow is then `leave-<requestId>`, so
+    a repeated call finds it instead of starting a second request (idempotent retries).
 
 A decision, for `SubmitApprovalResult`:
   - `instanceId`: the workflow instance (1-100 letters, digits, `_`, `-`, `.`, `:`,
@@ -49,6 +52,12 @@ class LeaveRequest:
     start_date: date
     end_date: date
     reason: str
+    request_key: str | None = None  # the caller's `requestId`, if it chose one
+
+    @property
+    def instance_id(self) -> str | None:
+        """`leave-<requestId>` when the caller chose an id (then retries are idempotent), else None."""
+        return f"{INSTANCE_PREFIX}{self.request_key}" if self.request_key else None
 
     @property
     def days(self) -> int:
@@ -113,7 +122,17 @@ def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveReques
         raise RequestError("reason must be a string.", "reason")
     if len(reason) > MAX_REASON:
         raise RequestError(f"reason may be at most {MAX_REASON} characters.", "reason")
-    return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip())
+    return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip(),
+                        _request_key(body.get("requestId")))
+
+
+def _request_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise RequestError("requestId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.",
+                           "requestId")
+    return value
 
 
 def parse_decision(body: Any, *, signed_in: str | None = None) -> Decision:

@@ -228,6 +228,23 @@ def test_an_event_raised_past_submit_approval_result_decides_nothing(host: Runni
     assert (record.status, record.comment) == (LeaveStatus.REJECTED, "Not that week")
 
 
+def test_a_start_with_its_own_request_id_can_be_repeated_safely(host: RunningHost) -> None:
+    key = f"hr-{uuid.uuid4().hex[:12]}"
+    first = start(host, leave(requestId=key))
+    assert first.status_code == 202, first.text
+    assert first.json()["id"] == f"leave-{key}"
+    before = leave_instances(host)
+    again = start(host, leave(requestId=key, reason="Sent twice"))
+    assert again.status_code == 409, again.text
+    assert again.json() | {"error": None, "runtimeStatus": None} == {
+        "error": None, "field": "requestId", "instanceId": f"leave-{key}", "runtimeStatus": None,
+        "statusQueryGetUri": first.json()["statusQueryGetUri"]}
+    awaiting(host, f"leave-{key}")
+    assert leave_instances(host) == before
+    assert leave_store.get_request(f"leave-{key}").reason == "Summer holiday"  # the first call's request
+    assert decide(host, f"leave-{key}").status_code == 202
+
+
 def test_unknown_instance_is_404(host: RunningHost) -> None:
     response = decide(host, f"leave-{uuid.uuid4().hex}")
     assert response.status_code == 404, response.text
@@ -317,6 +334,10 @@ def test_the_readme_examples_work(host: RunningHost) -> None:
         assert response.status_code in (202, 400), (call, response.text)
         if response.status_code == 202 and instance_id is None:
             instance_id = response.json()["id"]
+        if '"requestId"' in (call.data or ""):  # the retry example: the same call again is 409, no new request
+            again = requests.request(call.method, call.url.replace("http://localhost:7071", host.base_url),
+                                     headers=call.headers, data=call.data, timeout=30)
+            assert again.status_code == 409 and again.json()["instanceId"] == response.json()["id"], again.text
     assert instance_id is not None
     awaiting(host, instance_id)
     codes = []

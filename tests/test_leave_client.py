@@ -137,6 +137,46 @@ def test_each_request_gets_its_own_instance() -> None:
     assert len({started[1] for started in client.started}) == 2
 
 
+def test_with_its_own_request_id_a_retry_finds_the_request_instead_of_starting_another() -> None:
+    client = HostlessClient()
+    status, body = call(client, "LeaveApproval_Client", leave_body(requestId="hr-2099-0042"))
+    assert (status, body["id"]) == (202, "leave-hr-2099-0042")
+    assert client.started[0][2]["requestId"] == "leave-hr-2099-0042"
+    status, again = call(client, "LeaveApproval_Client", leave_body(requestId="hr-2099-0042"))
+    assert (status, again["field"], again["instanceId"]) == (409, "requestId", "leave-hr-2099-0042")
+    assert again["statusQueryGetUri"] == body["statusQueryGetUri"] and again["runtimeStatus"] == "Pending"
+    assert len(client.started) == 1
+
+
+def test_a_retry_racing_the_first_call_is_409_not_503() -> None:
+    """The pre-check saw nothing, then the start failed because the other call started it meanwhile."""
+    client = HostlessClient()
+    client.instances["leave-hr-1"] = {"name": "LeaveApproval_Orchestrator", "runtimeStatus": "Running",
+                                      "input": json.dumps(json.dumps({"requestId": "leave-hr-1"}))}
+    real_status = client.get_status
+    checks: list[str] = []
+
+    async def first_sees_nothing(instance_id: str, *args: Any, **kwargs: Any) -> Any:
+        checks.append(instance_id)
+        if len(checks) == 1:
+            return DurableOrchestrationStatus.from_json("")  # not there yet
+        return await real_status(instance_id, *args, **kwargs)
+
+    client.get_status = first_sees_nothing  # type: ignore[method-assign]
+    client.start_error = Exception("An instance with ID 'leave-hr-1' already exists.")
+    status, body = call(client, "LeaveApproval_Client", leave_body(requestId="hr-1"))
+    assert (status, body["field"], body["runtimeStatus"]) == (409, "requestId", "Running")
+    assert checks == ["leave-hr-1", "leave-hr-1"]  # looked before starting, and again when the start failed
+
+
+@pytest.mark.parametrize("request_id", ["", "-starts-with-dash", "has space", "x" * 65, 42, "../etc"])
+def test_a_bad_request_id_is_400_and_starts_nothing(request_id: Any) -> None:
+    client = HostlessClient()
+    status, body = call(client, "LeaveApproval_Client", leave_body(requestId=request_id))
+    assert (status, body["field"]) == (400, "requestId")
+    assert client.started == []
+
+
 def test_bad_input_starts_nothing() -> None:
     client = HostlessClient()
     status, body = call(client, "LeaveApproval_Client", leave_body(endDate="2099-06-30"))

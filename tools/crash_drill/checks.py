@@ -272,6 +272,8 @@ def check_leave(seen: Observed) -> Check:
         if instance_id is None:
             check.problems.append(f"{leave.employee_id}: never accepted")
             continue
+        if instance_id != f"leave-{leave.request_id}":
+            check.problems.append(f"{leave.employee_id}: instance {instance_id}, not leave-{leave.request_id}")
         expected = LeaveStatus(leave.decision) if leave.decision else LeaveStatus.EXPIRED
         output = seen.finals.get(instance_id, {}).get("output")
         if output != LEAVE_OUTPUTS[expected.value]:

@@ -1,11 +1,9 @@
 """The mixed load: start orders, one batch and leave requests over HTTP, and decide leave requests in flight.
 
 Each function behaves like a careful client of the app: a call lost with the host is sent
-again once the next host is up, with the same idempotency key (orderId, batchId), so a start
-that did happen answers 409 with the existing instance's status URL and nothing runs twice.
-Leave requests have no key (the starter draws the request id), so a lost leave start is first
-looked for among the task hub's instances by its employeeId, and only sent again if absent.
-What happened on the way is counted in `Tally` for the report.
+again once the next host is up, with the same idempotency key (orderId, batchId, the leave
+request's requestId), so a start that did happen answers 409 with the existing instance's
+status URL and nothing runs twice. What happened on the way is counted in `Tally` for the report.
 """
 
 from __future__ import annotations
@@ -18,17 +16,9 @@ from typing import Any
 import requests
 
 from common import leave_store
-from common.payloads import decode_payload
 from tools.crash_drill.host import HostLost, Supervisor
 from tools.crash_drill.plan import BATCH_PREFIX, LeavePlan, OrderPlan
 
-WEBHOOK = "/runtime/webhooks/durabletask"
-MAX_LEAVES = 1000  # the most leave requests one run may start (one page of the instance query)
-# Before a lost leave start is looked for: a start message sent just before the kill may not have its
-# instance row yet (the Azure Storage provider sends the message first); the next host creates the row only
-# when it processes the message: after its visibility timeout (3 s), a poll (1 s) and the episodes queued
-# before it under load (seconds). Still a heuristic: only an idempotency key makes a leave start safe to repeat.
-LOST_START_SETTLE = 10.0
 # A decision gets 409 "still being submitted" until the workflow has stored its request; an instance
 # that has not done so after this long never started (it is reported as unfinished).
 SUBMIT_WAIT = 60.0
@@ -86,28 +76,8 @@ def _start_until_accepted(host: Supervisor, path: str, body: Any, what: str, key
 
 
 def start_leave(host: Supervisor, leave: LeavePlan, tally: Tally) -> str:
-    """Ask for the leave until the app accepts it; its instance id (also the request id)."""
-    while True:
-        try:
-            response = host.call("POST", "/api/LeaveApproval_Client", json=leave.body)
-        except HostLost:
-            tally.add("leave starts lost with the host")
-            host.pause(LOST_START_SETTLE)
-            found = _find_leave(host, leave.employee_id)
-            if found:
-                tally.add("lost leave starts found started (not sent again)")
-                return found
-            continue
-        if response.status_code == 202:
-            return str(response.json()["id"])
-        if response.status_code == 503:
-            tally.add("503 answers, retried")
-            found = _find_leave(host, leave.employee_id)
-            if found:
-                return found
-            host.pause(0.5)
-            continue
-        raise DrillError(f"leave {leave.employee_id}: {response.status_code} {response.text[:300]}")
+    """Ask for the leave until the app accepts it; its instance id (`leave-<requestId>`, also the request id)."""
+    return _start_until_accepted(host, "/api/LeaveApproval_Client", leave.body, "leave", leave.request_id, tally)
 
 
 def decide_leave(host: Supervisor, instance_id: str, leave: LeavePlan, tally: Tally) -> None:
@@ -142,23 +112,6 @@ def decide_leave(host: Supervisor, instance_id: str, leave: LeavePlan, tally: Ta
             host.pause(0.5)
             continue
         raise DrillError(f"decision for {instance_id}: {response.status_code} {response.text[:300]}")
-
-
-def _find_leave(host: Supervisor, employee_id: str) -> str | None:
-    """The leave instance started for `employee_id`, if any (from the instances' inputs)."""
-    params = {"instanceIdPrefix": "leave-", "showInput": "true", "top": str(MAX_LEAVES)}
-    while True:
-        try:
-            response = host.call("GET", f"{WEBHOOK}/instances", params=params, timeout=60)
-        except HostLost:
-            continue
-        response.raise_for_status()
-        if response.headers.get("x-ms-continuation-token"):
-            raise DrillError(f"more than {MAX_LEAVES} leave instances: more than the drill ever starts")
-        for instance in response.json():
-            if (decode_payload(instance.get("input")) or {}).get("employeeId") == employee_id:
-                return str(instance["instanceId"])
-        return None
 
 
 def _json(response: requests.Response) -> dict[str, Any]:

@@ -42,11 +42,15 @@ class OrderPlan:
 
 @dataclass(frozen=True)
 class LeavePlan:
-    employee_id: str  # unique per run: how a start lost in a crash is found again (requests carry no id)
-    body: dict[str, Any]
+    employee_id: str
+    body: dict[str, Any]  # with a requestId: a start lost in a crash is simply sent again
     at: float
     decision: str | None  # Approved | Rejected, or None: left to expire at the deadline
     decide_after: float  # seconds after the start was accepted
+
+    @property
+    def request_id(self) -> str:
+        return str(self.body["requestId"])
 
     @property
     def approver(self) -> str:
@@ -117,8 +121,9 @@ def _leaves(rng: random.Random, count: int, kill_window: float) -> list[LeavePla
     plans = []
     for i in range(count):
         start = first_day + timedelta(days=i)
-        body = {"employeeId": f"DRILL-{i:03d}", "employeeEmail": f"employee{i}@example.com",
-                "approverEmail": f"approver{i % 4}@example.com", "startDate": start.isoformat(),
+        body = {"requestId": f"drill-{i:03d}", "employeeId": f"DRILL-{i:03d}",
+                "employeeEmail": f"employee{i}@example.com", "approverEmail": f"approver{i % 4}@example.com",
+                "startDate": start.isoformat(),
                 "endDate": (start + timedelta(days=rng.randint(0, 4))).isoformat(), "reason": f"Crash drill leave {i}"}
         decision = rng.choice(("Approved", "Rejected")) if i in decided else None
         plans.append(LeavePlan(body["employeeId"], body, rng.uniform(0, START_WINDOW), decision,

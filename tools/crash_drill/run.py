@@ -39,6 +39,7 @@ VISIBILITY_TIMEOUT_SECONDS = "3"
 # After the leave deadline, the longest the instances may take to finish: a minute plus 0.2 s per file
 # (a 1,000-file batch takes 15-60 s on two cores; a hung instance should not stall a small run for long).
 SETTLE_SECONDS = 60
+WEBHOOK = "/runtime/webhooks/durabletask"
 SETTLE_SECONDS_PER_FILE = 0.2
 
 
@@ -159,7 +160,7 @@ def _settle_and_check(host: Supervisor, plan: Plan, accepted: Accepted, uploaded
     deadline = time.monotonic() + plan.leave_deadline + SETTLE_SECONDS + SETTLE_SECONDS_PER_FILE * plan.files
     finals: dict[str, dict[str, Any]] = {}
     for instance_id in filter(None, [*accepted.orders.values(), accepted.batch, *accepted.leaves.values()]):
-        url = f"{base}{load.WEBHOOK}/instances/{instance_id}?showInput=false"
+        url = f"{base}{WEBHOOK}/instances/{instance_id}?showInput=false"
         try:
             finals[instance_id] = wait_for_status(url, timeout=max(1.0, deadline - time.monotonic()), interval=0.5,
                                                  request_timeout=60)
