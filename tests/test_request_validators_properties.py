@@ -267,7 +267,7 @@ leave_dates = st.dates(min_value=TODAY - timedelta(days=30), max_value=TODAY + t
 
 @PROPERTY
 @given(bodies({"employeeId": ids, "employeeEmail": padded_emails, "approverEmail": padded_emails,
-               "startDate": leave_dates, "endDate": leave_dates, "reason": reasons}),
+               "startDate": leave_dates, "endDate": leave_dates, "reason": reasons, "requestId": ids}),
        st.integers(1, 60))
 def test_the_leave_validator_returns_a_request_or_a_request_error(body: Any, max_days: int) -> None:
     result = outcome(parse_leave_request, body, today=TODAY, max_days=max_days)
@@ -277,6 +277,9 @@ def test_the_leave_validator_returns_a_request_or_a_request_error(body: Any, max
     assert TODAY <= result.start_date <= result.end_date and 1 <= result.days <= max_days
     assert result.approver_email.lower() != result.employee_email.lower()
     assert result.reason == result.reason.strip() and 1 <= len(result.reason) <= 1000
+    # The instance id is generated, or `leave-` and the caller's id: always a safe, valid instance id.
+    assert result.instance_id is None or (result.instance_id == f"leave-{body['requestId']}"
+                                          and INSTANCE_ID_PATTERN.fullmatch(result.instance_id))
 
 
 @PROPERTY
