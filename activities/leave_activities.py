@@ -94,14 +94,9 @@ def send_approval_reminder(payload: dict[str, Any]) -> dict[str, Any]:
 @bp.activity_trigger(input_name="payload")
 def confirm_leave_decision(payload: dict[str, Any]) -> dict[str, Any]:
     """The decision SubmitApprovalResult recorded, locked so it can no longer be withdrawn; or none."""
-    request_id = str(_require(payload, "requestId")["requestId"])
-    record = leave_store.confirm_claim(request_id)
-    if record.status not in _DECIDED_BY_APPROVER:
-        log.warning("leave %s: an approval event came without a recorded decision (the request is %s); ignored",
-                    request_id, record.status.value, extra={"request_id": request_id})
-        return {"confirmed": False, "status": record.status.value, "decision": None}
-    return {"confirmed": True, "status": record.status.value,
-            "decision": {"result": record.decision, "approver": record.decided_by, "comment": record.comment}}
+    record = leave_store.confirm_claim(str(_require(payload, "requestId")["requestId"]))
+    confirmed = record.status in _DECIDED_BY_APPROVER  # if not, the orchestrator logs the ignored event
+    return {"confirmed": confirmed, "status": record.status.value, "decision": _decision(record) if confirmed else None}
 
 
 @bp.function_name("NotifyApproval")
@@ -137,8 +132,7 @@ def expire_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
                 continue  # the claimant withdrew its claim (its event could not be raised): expire after all
         log.info("leave %s: not expired, %s by %s came first", request_id, record.decision,
                  mask_email(record.decided_by), extra={"request_id": request_id})
-        return {"expired": False, "status": record.status.value,
-                "decision": {"result": record.decision, "approver": record.decided_by, "comment": record.comment}}
+        return {"expired": False, "status": record.status.value, "decision": _decision(record)}
     raise RuntimeError(f"Could not expire leave request {request_id}: its decision kept changing.")
 
 
@@ -156,6 +150,11 @@ def _decide(payload: Any, status: LeaveStatus) -> dict[str, Any]:
              blob_name, extra={"request_id": request_id})
     return {"requestId": request_id, "status": record.status.value, "decidedBy": record.decided_by,
             "decidedAt": record.decided_at, "blobName": blob_name}
+
+
+def _decision(record: LeaveRecord) -> dict[str, Any]:
+    """The decision the row records, as the orchestrator reads it."""
+    return {"result": record.decision, "approver": record.decided_by, "comment": record.comment}
 
 
 def _require(payload: Any, *fields: str) -> dict[str, Any]:

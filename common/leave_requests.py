@@ -92,14 +92,7 @@ def new_request_id() -> str:
 def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveRequest:
     """Validate a leave request body against today's date (UTC) and the configured maximum length."""
     body = _object(body)
-    employee_id = body.get("employeeId")
-    if employee_id is None or employee_id == "":
-        raise RequestError("employeeId is required.", "employeeId")
-    if not isinstance(employee_id, str):
-        raise RequestError("employeeId must be a string.", "employeeId")
-    if not ID_PATTERN.fullmatch(employee_id):
-        raise RequestError(
-            "employeeId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", "employeeId")
+    employee_id = _identifier(body.get("employeeId"), "employeeId")
     employee_email = validate_email(body.get("employeeEmail"), "employeeEmail")
     approver_email = validate_email(body.get("approverEmail"), "approverEmail")
     if approver_email.lower() == employee_email.lower():
@@ -122,16 +115,18 @@ def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveReques
         raise RequestError("reason must be a string.", "reason")
     if len(reason) > MAX_REASON:
         raise RequestError(f"reason may be at most {MAX_REASON} characters.", "reason")
-    return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip(),
-                        _request_key(body.get("requestId")))
+    request_key = None if body.get("requestId") is None else _identifier(body["requestId"], "requestId")
+    return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip(), request_key)
 
 
-def _request_key(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
-        raise RequestError("requestId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.",
-                           "requestId")
+def _identifier(value: Any, field: str) -> str:
+    """1-64 letters, digits, '_' or '-', starting with a letter or digit; or a RequestError naming `field`."""
+    if value is None or value == "":
+        raise RequestError(f"{field} is required.", field)
+    if not isinstance(value, str):
+        raise RequestError(f"{field} must be a string.", field)
+    if not ID_PATTERN.fullmatch(value):
+        raise RequestError(f"{field} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
     return value
 
 

@@ -84,13 +84,45 @@ class Transport(Protocol):
         """Wait for one activity work item."""
 
     async def ack(self, deliveries: list[Delivery]) -> None:
-        """Delete handled messages."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        async def delete(delivery: Delivery) -> None:
+            delivery.extra["acked"] = True  # a renewal running meanwhile leaves it alone
+            try:
+                await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
+            except Exception as error:
+                lost = _lost_lease(error)
+                if lost is None:
+                    raise
+                log.warning("Message %s %s", delivery.extra["id"], lost)
+                if lost is _TAKEN:
+                    return  # its blob belongs to the new receiver, whose result is dropped as a duplicate
+            if delivery.extra.get("blob"):
+                try:
+                    await self._blobs.get_blob_client(self.large_container, delivery.extra["blob"]).delete_blob()
+                except ResourceNotFoundError:
+                    pass
+
+        await asyncio.gather(*[delete(d) for d in deliveries if d.queue is not None])
 
     async def renew(self, deliveries: list[Delivery]) -> None:
-        """Keep messages that are still being worked on invisible to other receivers."""
-
-    def local_backlog(self) -> list[Delivery]:
-        """Messages already owned by this process but not yet taken by a dispatcher."""
+        for delivery in deliveries:
+            if delivery.queue is None or delivery.extra.get("acked"):
+                continue
+            try:
+                updated = await delivery.queue.update_message(
+                    delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
+                )
+                delivery.receipt = updated.pop_receipt
+                delivery.received_at = asyncio.get_running_loop().time()
+            except Exception as error:
+                if delivery.extra.get("acked"):
+                    continue  # acknowledged while this renewal was on its way: nothing left to renew
+                lost = _lost_lease(error)
+                if lost:
+                    log.warning("Message %s %s", delivery.extra.get("id"), lost)
+                else:
+                    log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
 
     def pending(self) -> int:
         """Messages sent but not yet received (0 when unknown); timers not yet due are excluded."""
@@ -231,6 +263,21 @@ class PollSchedule:
 
     def wait_time(self, now: float) -> float:
         return max(0.0, self.due - now)
+
+
+_GONE = "was gone (visibility timeout expired?)"
+_TAKEN = "was received again after its visibility timeout ran out; the new receiver handles it"
+
+
+def _lost_lease(error: Exception) -> str | None:
+    """Why a message we held is no longer ours (`_GONE` or `_TAKEN`), or None for any other storage error."""
+    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+
+    if isinstance(error, ResourceNotFoundError):
+        return _GONE
+    if isinstance(error, HttpResponseError) and error.error_code == "PopReceiptMismatch":
+        return _TAKEN
+    return None
 
 
 class AzureQueueTransport:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from azure.storage.queue import QueueServiceClient
@@ -15,8 +18,15 @@ from devhost.history import EventType, event
 from devhost.transport import QUEUE_API_VERSION, AzureQueueTransport, Message, fnv1a_32
 
 
-def transport(connection: str, **kwargs) -> AzureQueueTransport:
-    return AzureQueueTransport(connection, f"T{uuid.uuid4().hex[:8]}", Clock(), **kwargs)
+@contextlib.asynccontextmanager
+async def opened(connection: str, **kwargs: Any) -> AsyncIterator[AzureQueueTransport]:
+    """A transport on a task hub of its own, open for the block."""
+    t = AzureQueueTransport(connection, f"T{uuid.uuid4().hex[:8]}", Clock(), **kwargs)
+    await t.open()
+    try:
+        yield t
+    finally:
+        await t.close()
 
 
 def raised(instance_id: str, payload: str = '"x"') -> Message:
@@ -30,21 +40,15 @@ def test_fnv1a_matches_the_reference_vectors() -> None:
 
 
 async def test_queues_are_named_like_the_real_provider(storage_connection: str) -> None:
-    t = transport(storage_connection, partition_count=4)
-    await t.open()
-    try:
+    async with opened(storage_connection, partition_count=4) as t:
         names = {q.name for q in QueueServiceClient.from_connection_string(
             storage_connection, api_version=QUEUE_API_VERSION).list_queues()}
         prefix = t.hub.lower()
         assert {f"{prefix}-control-0{i}" for i in range(4)} | {f"{prefix}-workitems"} <= names
-    finally:
-        await t.close()
 
 
 async def test_message_round_trip_and_ack(storage_connection: str) -> None:
-    t = transport(storage_connection)
-    await t.open()
-    try:
+    async with opened(storage_connection) as t:
         await t.send([raised("order-1")])
         [delivery] = await asyncio.wait_for(t.receive(32), 10)
         assert delivery.message.instance_id == "order-1"
@@ -52,14 +56,10 @@ async def test_message_round_trip_and_ack(storage_connection: str) -> None:
         assert delivery.message.event["Name"] == "E"
         await t.ack([delivery])
         assert await t._poll(t._control[t.partition_of("order-1")], 32) == []
-    finally:
-        await t.close()
 
 
 async def test_unacknowledged_message_comes_back_after_visibility_timeout(storage_connection: str) -> None:
-    t = transport(storage_connection, visibility_timeout=1)
-    await t.open()
-    try:
+    async with opened(storage_connection, visibility_timeout=1) as t:
         await t.send([raised("crash-1")])
         [first] = await asyncio.wait_for(t.receive(32), 10)
         # Simulate a host that died before acknowledging: the message reappears.
@@ -67,14 +67,10 @@ async def test_unacknowledged_message_comes_back_after_visibility_timeout(storag
         assert again.message.event == first.message.event
         assert again.extra["id"] == first.extra["id"]
         await t.ack([again])
-    finally:
-        await t.close()
 
 
 async def test_large_messages_go_through_blob_storage(storage_connection: str) -> None:
-    t = transport(storage_connection)
-    await t.open()
-    try:
+    async with opened(storage_connection) as t:
         big = '"' + "x" * 200_000 + '"'
         await t.send([raised("big-1", big)])
         [delivery] = await asyncio.wait_for(t.receive(32), 10)
@@ -83,36 +79,26 @@ async def test_large_messages_go_through_blob_storage(storage_connection: str) -
         await t.ack([delivery])
         blobs = t._blobs.get_container_client(t.large_container)
         assert [b async for b in blobs.list_blobs()] == []
-    finally:
-        await t.close()
 
 
 async def test_timer_messages_stay_invisible_until_due(storage_connection: str) -> None:
-    t = transport(storage_connection)
-    await t.open()
-    try:
+    async with opened(storage_connection) as t:
         due = Clock().now() + timedelta(seconds=2)
         await t.send([raised("timer-1")], visible_at=due)
         assert await t._poll(t._control[t.partition_of("timer-1")], 32) == []
         [delivery] = await asyncio.wait_for(t.receive(32), 10)
         assert Clock().now() >= due - timedelta(milliseconds=50)
         await t.ack([delivery])
-    finally:
-        await t.close()
 
 
 async def test_activity_work_items(storage_connection: str) -> None:
-    t = transport(storage_connection)
-    await t.open()
-    try:
+    async with opened(storage_connection) as t:
         scheduled = event(EventType.TaskScheduled, Clock().now(), 3, Name="Hello", Input='"x"')
         await t.send_activity([Message("order-9", scheduled, "exec-9")])
         delivery = await asyncio.wait_for(t.receive_activity(), 10)
         assert delivery.message.event["Name"] == "Hello" and delivery.message.event["EventId"] == 3
         await t.renew([delivery])
         await t.ack([delivery])
-    finally:
-        await t.close()
 
 
 def completed(instance_id: str) -> Message:
@@ -120,9 +106,7 @@ def completed(instance_id: str) -> Message:
 
 
 async def test_a_result_rides_on_its_work_item_until_acknowledged(storage_connection: str) -> None:
-    t = transport(storage_connection, visibility_timeout=1)
-    await t.open()
-    try:
+    async with opened(storage_connection, visibility_timeout=1) as t:
         scheduled = Message("order-1", event(EventType.TaskScheduled, Clock().now(), EventId=0, Name="A"), "exec-1")
         await t.send_activity([scheduled])
         work_item = await asyncio.wait_for(t.receive_activity(), 10)
@@ -133,14 +117,10 @@ async def test_a_result_rides_on_its_work_item_until_acknowledged(storage_connec
         await t.ack([result])
         await asyncio.sleep(1.5)  # past the visibility timeout: the work item is gone with the result
         assert await t._poll(t._workitems, 32) == []
-    finally:
-        await t.close()
 
 
 async def test_an_unacknowledged_result_brings_its_work_item_back(storage_connection: str) -> None:
-    t = transport(storage_connection, visibility_timeout=1)
-    await t.open()
-    try:
+    async with opened(storage_connection, visibility_timeout=1) as t:
         scheduled = Message("order-2", event(EventType.TaskScheduled, Clock().now(), EventId=0, Name="A"), "exec-1")
         await t.send_activity([scheduled])
         work_item = await asyncio.wait_for(t.receive_activity(), 10)
@@ -149,14 +129,10 @@ async def test_an_unacknowledged_result_brings_its_work_item_back(storage_connec
         await asyncio.sleep(1.5)
         [again] = await t._poll(t._workitems, 32)
         assert again.message.event["EventType"] == EventType.TaskScheduled  # the activity will run again
-    finally:
-        await t.close()
 
 
 async def test_acknowledging_a_message_received_again_meanwhile_is_not_an_error(storage_connection: str) -> None:
-    t = transport(storage_connection, visibility_timeout=1)
-    await t.open()
-    try:
+    async with opened(storage_connection, visibility_timeout=1) as t:
         await t.send([raised("order-3")])
         [first] = await asyncio.wait_for(t.receive(32), 10)
         await asyncio.sleep(1.5)  # its visibility timeout ran out (a host too busy to renew it)
@@ -164,17 +140,13 @@ async def test_acknowledging_a_message_received_again_meanwhile_is_not_an_error(
         await t.ack([first])  # stale pop receipt: a warning, not an exception
         await t.ack([again])
         assert await t._poll(t._control[t.partition_of("order-3")], 32) == []
-    finally:
-        await t.close()
 
 
 async def test_renewing_a_message_deleted_or_taken_meanwhile_is_quiet(storage_connection: str,
                                                                       caplog: pytest.LogCaptureFixture) -> None:
     """The renewal loop works on a snapshot: a message acknowledged meanwhile is no warning, one whose
     lease ran out and was received again is one line (no traceback), and neither raises."""
-    t = transport(storage_connection, visibility_timeout=1)
-    await t.open()
-    try:
+    async with opened(storage_connection, visibility_timeout=1) as t:
         await t.send([raised("order-4")])
         [done] = await asyncio.wait_for(t.receive(32), 10)
         await t.ack([done])
@@ -191,5 +163,3 @@ async def test_renewing_a_message_deleted_or_taken_meanwhile_is_quiet(storage_co
         [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert "received again" in warning.getMessage() and warning.exc_info is None
         await t.ack([again])
-    finally:
-        await t.close()

@@ -37,8 +37,8 @@ def direct_pins(head: list[str]) -> list[str]:
 def render(head: list[str], resolved: dict[str, str]) -> str:
     """requirements.txt with `resolved` (name -> version) locked below the marker, direct ones left out."""
     direct = {pin.split("==")[0].lower() for pin in direct_pins(head)}
-    locked = sorted((name, version) for name, version in resolved.items() if name.lower() not in direct)
-    body = [f"{name}=={version}" for name, version in sorted(locked, key=lambda item: item[0].lower())]
+    locked = sorted((name for name in resolved if name.lower() not in direct), key=str.lower)
+    body = [f"{name}=={resolved[name]}" for name in locked]
     return "\n".join([*head, MARKER, *body]) + "\n"
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from common import inventory
 from devhost.config import load_local_settings
-from dfctl.api import AppClient
+from dfctl.api import WEBHOOK, AppClient
 from tests.hosting import ROOT, wait_for_status
 from tools import azurite
 from tools.batch_samples import upload_samples
@@ -39,7 +39,6 @@ VISIBILITY_TIMEOUT_SECONDS = "3"
 # After the leave deadline, the longest the instances may take to finish: a minute plus 0.2 s per file
 # (a 1,000-file batch takes 15-60 s on two cores; a hung instance should not stall a small run for long).
 SETTLE_SECONDS = 60
-WEBHOOK = "/runtime/webhooks/durabletask"
 SETTLE_SECONDS_PER_FILE = 0.2
 
 
