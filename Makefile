@@ -1,16 +1,23 @@
 # Build, run and test the Durable Functions app locally.
-# Needs only Python 3.11, Node 20 + npm and GNU make; `make setup` installs the rest
-# (.venv from requirements-dev.txt, Azurite from package-lock.json).
+# Needs only Python 3.13, Node 20 + npm and GNU make; `make setup` installs the rest
+# (.venv from requirements-dev.txt, the worker protocol's generated modules, Azurite from package-lock.json).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
-PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+# The first Python 3.13 that runs: python3.13 on PATH, else one that pyenv installed (its shim may
+# not be active). The app runs on Python 3.13 in Azure (azure-functions 2.x, azure-functions-runtime).
+PY313_CANDIDATES := python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3
+PYTHON ?= $(firstword $(foreach p,$(PY313_CANDIDATES),$(shell $(p) -c 'import sys; print(sys.executable) if sys.version_info[:2] == (3, 13) else None' 2>/dev/null)))
+# checkov (the Bicep policy tests) lives in its own venv and does not need the app's Python.
+TOOLS_PYTHON ?= $(or $(shell command -v python3.11 2>/dev/null),$(PYTHON))
 VENV := .venv
 PY := $(VENV)/bin/python
 # Stamp files: setup reinstalls only when the inputs changed, so a second `make setup` is instant.
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# The worker protocol's message module, generated from devhost/rpc/FunctionRpc.proto (git-ignored).
+PROTOS := devhost/rpc/_generated/FunctionRpc_pb2.py
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 SEED_ARGS ?=
@@ -24,17 +31,19 @@ help: ## List the targets
 	@echo "Usage: make <target>"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, create local.settings.json
+setup: $(VENV_STAMP) $(PROTOS) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, generate the worker protocol modules, create local.settings.json
 
 $(PY):
-	@if [ -z "$(PYTHON)" ]; then echo "make: Python 3.11 not found (looked for python3.11, python3)" >&2; exit 1; fi
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; v == (3, 11) or print(f"warning: Python {v[0]}.{v[1]}; the app targets Python 3.11", file=sys.stderr)'
+	@if [ -z "$(PYTHON)" ]; then echo "make: Python 3.13 not found (looked for python3.13, ~/.pyenv/versions/3.13*, python3); set PYTHON=/path/to/python3.13" >&2; exit 1; fi
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
-	  echo "make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3.11-venv" >&2; exit 1; }
+	  echo "make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3.13-venv" >&2; exit 1; }
 
 $(VENV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
 	@touch $@
+
+$(PROTOS): devhost/rpc/FunctionRpc.proto devhost/rpc/protocol.py $(VENV_STAMP)
+	$(PY) -m devhost.rpc.protocol --force
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -61,7 +70,7 @@ CHECKOV_STAMP := $(VENV_CHECKOV)/.installed
 
 $(CHECKOV_STAMP): requirements-infra.txt
 	rm -rf $(VENV_CHECKOV)
-	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(TOOLS_PYTHON) -m venv $(VENV_CHECKOV)
 	$(VENV_CHECKOV)/bin/python -m pip install --disable-pip-version-check --quiet -r requirements-infra.txt
 	$(VENV_CHECKOV)/bin/python -m pip install --disable-pip-version-check --quiet --no-deps pycep-parser==0.7.1
 	@touch $@

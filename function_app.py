@@ -1,8 +1,10 @@
 """The Function App: one DFApp that assembles each scenario's blueprints.
 
-Nothing else lives here. Each workflow registers its functions in its own
+Nothing else lives here but one logging setting. Each workflow registers its functions in its own
 `df.Blueprint` modules under clients/, orchestrators/ and activities/.
 """
+
+import logging
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -17,6 +19,10 @@ from clients.order_client import bp as order_client
 from orchestrators.batch_orchestrator import bp as batch_orchestrator
 from orchestrators.leave_orchestrator import bp as leave_orchestrator
 from orchestrators.order_orchestrator import bp as order_orchestrator
+
+# The Python worker sets the root logger to INFO, so azure-core would log every storage request and
+# response (URL, headers) as the function's own log lines (Function.<name>.User): keep its warnings only.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 app = df.DFApp(http_auth_level=func.AuthLevel.FUNCTION)
 

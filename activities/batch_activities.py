@@ -49,7 +49,7 @@ OUTCOMES = ("succeeded", "invalid", "empty", "missing", "failed")
 
 @bp.function_name("ProcessFile")
 @bp.activity_trigger(input_name="payload")
-def process_file(payload: dict[str, Any]) -> dict[str, Any]:
+def process_file(payload: dict) -> dict[str, Any]:
     """Read one input blob, convert and validate it, and store the result or quarantine it."""
     batch_id, name = _require(payload, "batchId", "file")
     _check_batch_id(batch_id)
@@ -105,7 +105,7 @@ def _quarantine(batch_id: str, source: batch_store.SourceFile, outcome: str, fil
 
 @bp.function_name("WriteChunkReport")
 @bp.activity_trigger(input_name="payload")
-def write_chunk_report(payload: dict[str, Any]) -> dict[str, Any]:
+def write_chunk_report(payload: dict) -> dict[str, Any]:
     """Store one chunk's per-file results as a part of the batch report."""
     batch_id, chunk, offset, files = _require(payload, "batchId", "chunk", "offset", "files")
     _check_batch_id(batch_id)
@@ -116,7 +116,7 @@ def write_chunk_report(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("WriteBatchReport")
 @bp.activity_trigger(input_name="payload")
-def write_batch_report(payload: dict[str, Any]) -> dict[str, Any]:
+def write_batch_report(payload: dict) -> dict[str, Any]:
     """Merge the chunks' parts into `{batchId}/report.json`, then delete the parts.
 
     The report: {batchId, schema, startedAt, completedAt, total, counts, containers, files: [...]}

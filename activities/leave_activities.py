@@ -52,7 +52,7 @@ _SUBMIT_FIELDS = ("requestId", "instanceId", "employeeId", "employeeEmail", "app
 
 @bp.function_name("SubmitLeaveRequest")
 @bp.activity_trigger(input_name="payload")
-def submit_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
+def submit_leave_request(payload: dict) -> dict[str, Any]:
     """Store the request as Pending (once) and ask the approver to decide."""
     data = _require(payload, *_SUBMIT_FIELDS)
     request_id = str(data["requestId"])
@@ -74,7 +74,7 @@ def submit_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("SendApprovalReminder")
 @bp.activity_trigger(input_name="payload")
-def send_approval_reminder(payload: dict[str, Any]) -> dict[str, Any]:
+def send_approval_reminder(payload: dict) -> dict[str, Any]:
     """Remind the approver, unless a decision has arrived meanwhile."""
     data = _require(payload, "requestId", "approvalUrl", "remindedAt")
     request_id = str(data["requestId"])
@@ -92,7 +92,7 @@ def send_approval_reminder(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("ConfirmLeaveDecision")
 @bp.activity_trigger(input_name="payload")
-def confirm_leave_decision(payload: dict[str, Any]) -> dict[str, Any]:
+def confirm_leave_decision(payload: dict) -> dict[str, Any]:
     """The decision SubmitApprovalResult recorded, locked so it can no longer be withdrawn; or none."""
     record = leave_store.confirm_claim(str(_require(payload, "requestId")["requestId"]))
     confirmed = record.status in _DECIDED_BY_APPROVER  # if not, the orchestrator logs the ignored event
@@ -101,21 +101,21 @@ def confirm_leave_decision(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("NotifyApproval")
 @bp.activity_trigger(input_name="payload")
-def notify_approval(payload: dict[str, Any]) -> dict[str, Any]:
+def notify_approval(payload: dict) -> dict[str, Any]:
     """Mark the request Approved (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.APPROVED)
 
 
 @bp.function_name("NotifyRejection")
 @bp.activity_trigger(input_name="payload")
-def notify_rejection(payload: dict[str, Any]) -> dict[str, Any]:
+def notify_rejection(payload: dict) -> dict[str, Any]:
     """Mark the request Rejected (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.REJECTED)
 
 
 @bp.function_name("ExpireLeaveRequest")
 @bp.activity_trigger(input_name="payload")
-def expire_leave_request(payload: dict[str, Any]) -> dict[str, Any]:
+def expire_leave_request(payload: dict) -> dict[str, Any]:
     """At the deadline: mark the request Expired (by `system`) and tell the employee, unless a decision came first."""
     data = _require(payload, "requestId", "decidedAt")
     request_id = str(data["requestId"])

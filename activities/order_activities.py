@@ -37,7 +37,7 @@ _RESERVABLE = {OrderStatus.PENDING, OrderStatus.INVENTORY_RESERVED, OrderStatus.
 
 @bp.function_name("CheckInventory")
 @bp.activity_trigger(input_name="payload")
-def check_inventory(payload: dict[str, Any]) -> dict[str, Any]:
+def check_inventory(payload: dict) -> dict[str, Any]:
     """Reserve every item of the order, all or nothing; reject the order when stock is short."""
     order = _load(payload)
     if order.status is OrderStatus.REJECTED:
@@ -57,7 +57,7 @@ def check_inventory(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("ProcessPayment")
 @bp.activity_trigger(input_name="payload")
-def process_payment(payload: dict[str, Any]) -> dict[str, Any]:
+def process_payment(payload: dict) -> dict[str, Any]:
     """Charge the order's total once; over PAYMENT_LIMIT the charge is declined."""
     order = _load(payload)
     payment = payments.get_payment(order.order_id)
@@ -78,7 +78,7 @@ def process_payment(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("CreateOrder")
 @bp.activity_trigger(input_name="payload")
-def create_order(payload: dict[str, Any]) -> dict[str, Any]:
+def create_order(payload: dict) -> dict[str, Any]:
     """Commit the paid order: its reservations become permanent and it is Created."""
     order = _load(payload)
     if order.status not in (OrderStatus.CREATED, OrderStatus.CONFIRMED):
@@ -92,7 +92,7 @@ def create_order(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("SendConfirmationEmail")
 @bp.activity_trigger(input_name="payload")
-def send_confirmation_email(payload: dict[str, Any]) -> dict[str, Any]:
+def send_confirmation_email(payload: dict) -> dict[str, Any]:
     """Write the confirmation e-mail to the outbox (same blob on every attempt) and confirm the order."""
     order = _load(payload)
     _require(order, {OrderStatus.CREATED, OrderStatus.CONFIRMED}, "confirm")
@@ -106,7 +106,7 @@ def send_confirmation_email(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("ReleaseInventory")
 @bp.activity_trigger(input_name="payload")
-def release_inventory(payload: dict[str, Any]) -> dict[str, Any]:
+def release_inventory(payload: dict) -> dict[str, Any]:
     """Compensation: give the order's reserved stock back and end the order as Failed (or Cancelled)."""
     order = _load(payload)
     reason = str(payload.get("reason") or "Inventory released.")
@@ -123,7 +123,7 @@ def release_inventory(payload: dict[str, Any]) -> dict[str, Any]:
 
 @bp.function_name("RefundPayment")
 @bp.activity_trigger(input_name="payload")
-def refund_payment(payload: dict[str, Any]) -> dict[str, Any]:
+def refund_payment(payload: dict) -> dict[str, Any]:
     """Compensation: refund the order's approved payment (a repeat is a no-op)."""
     order = _load(payload)
     refunded = payments.refund(order.order_id, str(payload.get("reason") or "Refunded."))

@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 
 from .config import ConfigurationError
+from .rpc.channel import WorkerStartError
 from .server import serve
 
 
@@ -25,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--in-process", action="store_true",
-        help="run the app's functions in this process instead of a worker process (for debuggers)",
+        help="run the app's functions in this process instead of the Python worker (for debuggers only)",
     )
     parser.add_argument("--log-level", default="INFO", help="logging level (default: INFO)")
     args = parser.parse_args(argv)
@@ -37,6 +38,8 @@ def main(argv: list[str] | None = None) -> None:
         pass
     except ConfigurationError as error:
         raise SystemExit(f"devhost: {error}") from None
+    except WorkerStartError as error:  # as `func start`: the worker's own message, then a non-zero exit
+        raise SystemExit(f"devhost: the app did not load in the Python worker:\n{error}") from None
 
 
 if __name__ == "__main__":

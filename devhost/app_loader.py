@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,12 +13,17 @@ from typing import Any
 
 @dataclass
 class Function:
-    """One indexed function: its name, trigger binding and the callable the worker would invoke."""
+    """One indexed function: its name, trigger binding and, in-process, the callable the worker would invoke.
+
+    With the real worker the host never imports the app: `callable` is None and `function_id` is the
+    id the worker's FunctionMetadataResponse gave it.
+    """
 
     name: str
     trigger: dict[str, Any]
     bindings: list[dict[str, Any]]
-    callable: Callable[..., Any]
+    callable: Callable[..., Any] | None = None
+    function_id: str | None = None
 
     @property
     def trigger_type(self) -> str:
@@ -39,6 +44,21 @@ class FunctionIndex:
     entities: dict[str, Function] = field(default_factory=dict)
     timers: list[Function] = field(default_factory=list)
     other: list[Function] = field(default_factory=list)
+    # Functions an `AzureWebJobs.<name>.Disabled` setting turned off (lower-cased names): still
+    # indexed and loaded, as the host does, but no trigger listens for them.
+    disabled: frozenset[str] = frozenset()
+
+    def is_disabled(self, fn: Function) -> bool:
+        return fn.name.lower() in self.disabled
+
+    def all(self) -> list[Function]:
+        """Every indexed function, whatever its trigger."""
+        return [*self.http, *self.orchestrators.values(), *self.activities.values(), *self.entities.values(),
+                *self.timers, *self.other]
+
+    def named(self, name: str) -> Function | None:
+        """A function by its function name (not its durable alias), case-insensitively as the host looks it up."""
+        return next((fn for fn in self.all() if fn.name.lower() == name.lower()), None)
 
 
 def load_app(app_dir: Path, module: str = "function_app") -> Any:
@@ -78,13 +98,22 @@ def index_functions(app: Any) -> FunctionIndex:
     cached = getattr(app, "_devhost_index", None)
     if cached is not None:  # get_functions() may only run once per app object
         return cached
-    index = FunctionIndex()
-    for fn in app.get_functions():
-        bindings = json.loads(fn.get_function_json())["bindings"]
-        trigger = next((b for b in bindings if b.get("type", "").endswith("Trigger")), None)
+    index = classify(
+        Function(fn.get_function_name(), {}, json.loads(fn.get_function_json())["bindings"], fn.get_user_function())
+        for fn in app.get_functions()
+    )
+    app._devhost_index = index
+    return index
+
+
+def classify(functions: Iterable[Function], disabled: frozenset[str] = frozenset()) -> FunctionIndex:
+    """Group functions by trigger (the trigger binding is found here); `disabled` holds lower-cased names."""
+    index = FunctionIndex(disabled=disabled)
+    for entry in functions:
+        trigger = next((b for b in entry.bindings if b.get("type", "").endswith("Trigger")), None)
         if trigger is None:
             continue
-        entry = Function(fn.get_function_name(), trigger, bindings, fn.get_user_function())
+        entry.trigger = trigger
         kind = trigger["type"]
         if kind == "httpTrigger":
             index.http.append(entry)
@@ -98,5 +127,4 @@ def index_functions(app: Any) -> FunctionIndex:
             index.timers.append(entry)
         else:
             index.other.append(entry)
-    app._devhost_index = index
     return index

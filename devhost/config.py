@@ -39,6 +39,29 @@ def load_local_settings(app_dir: Path) -> dict[str, str]:
     return applied
 
 
+def load_host_json(app_dir: Path) -> dict[str, Any]:
+    """The app's host.json as a dictionary ({} when there is none)."""
+    path = app_dir / "host.json"
+    return json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
+
+
+_DISABLED_SETTING = re.compile(r"^AzureWebJobs[._](.+)[._]Disabled$", re.IGNORECASE)
+
+
+def disabled_functions(environ: dict[str, str] | None = None) -> frozenset[str]:
+    """Functions (names lower-cased) turned off by an `AzureWebJobs.<FunctionName>.Disabled` setting of true or 1.
+
+    The host reads the setting with `.` or `_` as separator (Linux app settings cannot hold dots),
+    case-insensitively; a disabled function is not loaded, so nothing can trigger or call it.
+    """
+    names = set()
+    for key, value in (os.environ if environ is None else environ).items():
+        match = _DISABLED_SETTING.match(key)
+        if match and str(value).strip().lower() in ("true", "1"):
+            names.add(match.group(1).lower())
+    return frozenset(names)
+
+
 class ConfigurationError(RuntimeError):
     """The host cannot start with the current settings."""
 
@@ -85,8 +108,7 @@ class DurableSettings:
     @classmethod
     def from_host_json(cls, app_dir: Path) -> DurableSettings:
         """Read host.json (if any) and resolve app-setting references."""
-        path = app_dir / "host.json"
-        host: dict[str, Any] = json.loads(path.read_text(encoding="utf-8-sig")) if path.exists() else {}
+        host = load_host_json(app_dir)
         durable = (host.get("extensions") or {}).get("durableTask") or {}
         provider = durable.get("storageProvider") or {}
         hub = resolve_setting_reference(durable.get("hubName")) or DEFAULT_HUB_NAME

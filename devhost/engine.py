@@ -150,7 +150,8 @@ class Engine:
 
     async def start_instance(self, name: str, instance_id: str | None = None, input_json: str | None = None) -> str:
         """Create an instance (Pending) and send its ExecutionStarted message."""
-        if name not in self.index.orchestrators:
+        orchestrator = self.index.orchestrators.get(name)
+        if orchestrator is None or self.index.is_disabled(orchestrator):
             raise InvalidRequest(
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
             )
@@ -332,7 +333,13 @@ class Engine:
         scheduled = message.event
         name = scheduled["Name"]
         fn = self.index.activities.get(name)
-        if fn is None:
+        if fn is not None and self.index.is_disabled(fn):
+            # The extension since PR #3472 (TaskNonexistentActivityShim with isDisabled): fail the task.
+            log.warning("Activity function '%s' was scheduled but is disabled. Failing the activity.", name)
+            reason = f"Activity function '{name}' failed: Activity function '{name}' is disabled."
+            completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
+                               Reason=reason, Details=None)
+        elif fn is None:
             reason = f"Activity function '{name}' failed: the function does not exist."
             completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
                                Reason=reason, Details=None)

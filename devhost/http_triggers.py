@@ -1,28 +1,24 @@
 """Serve the app's HTTP-triggered functions at `/{routePrefix}/{route}`.
 
-Requests become `azure.functions.HttpRequest` objects and responses come back
-from `HttpResponse`, as with the Python worker. A `durableClient` binding gets
-the JSON string the Durable extension would pass. Function keys are not
-required, as with `func start`.
+Each request becomes an `HttpCall` (the RpcHttp the host sends the worker) and the function's
+answer an `HttpReply`; the runner (the real worker, or in-process) does the conversion to and from
+`azure.functions.HttpRequest`/`HttpResponse`. A `durableClient` binding gets the JSON string the
+Durable extension would pass. Function keys are not required, as with `func start`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import json
 import logging
-import traceback
-import uuid
-from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-import azure.functions as func
 from aiohttp import web
 
 from .app_loader import Function
+from .console import REASON_HOST_CALL, executing
+from .invoker import FunctionFailed, HttpCall, rpc_exception_text
 from .routes import RouteTemplate, compile_route
+from .worker import Functions
 
 log = logging.getLogger("devhost.http")
 ALL_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
@@ -35,22 +31,11 @@ class HttpRoute:
     methods: frozenset[str]
 
 
-@dataclass
-class _Context:
-    """The subset of `azure.functions.Context` apps use."""
-
-    invocation_id: str
-    function_name: str
-    function_directory: str
-    trace_context: Any = None
-    retry_context: Any = None
-    thread_local_storage: Any = None
-
-
 class HttpTriggers:
     """Routes requests to HTTP-triggered functions."""
 
-    def __init__(self, functions: list[Function], client_json: Any, pool: Executor, route_prefix: str = "api"):
+    def __init__(self, functions: list[Function], client_json: Any, runner: Functions, route_prefix: str = "api",
+                 disabled: frozenset[str] = frozenset()):
         self.routes = [
             HttpRoute(
                 fn,
@@ -58,11 +43,12 @@ class HttpTriggers:
                 frozenset(m.upper() for m in (fn.trigger.get("methods") or ALL_METHODS)),
             )
             for fn in functions
+            if fn.name.lower() not in disabled  # no listener: its route answers 404, as in the host
         ]
         # Literal routes win over templated ones, as in ASP.NET routing.
         self.routes.sort(key=lambda r: len(r.template.params))
         self.client_json = client_json
-        self.pool = pool
+        self.runner = runner
         self.prefix = route_prefix.strip("/")
 
     def urls(self, origin: str) -> list[tuple[str, str, str]]:
@@ -86,49 +72,34 @@ class HttpTriggers:
         return web.Response(status=404)
 
     async def _invoke(self, route: HttpRoute, params: dict[str, str], request: web.Request) -> web.StreamResponse:
-        body = await request.read()
-        http_request = func.HttpRequest(
-            method=request.method,
-            url=str(request.url),
-            headers=dict(request.headers),
-            params=dict(request.query),
-            route_params=params,
-            body=body,
-        )
         fn = route.function
-        kwargs: dict[str, Any] = {}
-        for binding in fn.bindings:
-            if binding.get("direction", "").upper() != "IN":
-                continue
-            if binding["type"] == "httpTrigger":
-                kwargs[binding["name"]] = http_request
-            elif binding["type"] == "durableClient":
-                kwargs[binding["name"]] = self.client_json(request, binding)
-        if "context" in inspect.signature(fn.callable).parameters:
-            kwargs["context"] = _Context(str(uuid.uuid4()), fn.name, "")
-        try:
-            if inspect.iscoroutinefunction(fn.callable):
-                result = await fn.callable(**kwargs)
-            else:
-                result = await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn.callable(**kwargs))
-        except Exception as exc:
-            log.error("Executed 'Functions.%s' (Failed): %s", fn.name, "".join(traceback.format_exception(exc)))
-            return web.Response(status=500)
-        return _to_response(result)
+        call = HttpCall(
+            method=request.method, url=str(request.url), headers=_headers(request), query=dict(request.query),
+            route_params=params, body=await request.read(),
+            client_inputs={binding["name"]: self.client_json(request, binding) for binding in fn.bindings
+                           if binding.get("type") == "durableClient"},
+        )
+        with executing(fn.name, REASON_HOST_CALL) as invocation:
+            try:
+                reply = await self.runner.http(fn, call, invocation.id)
+            except Exception as exc:
+                invocation.failed = True
+                log_failure(fn.name, exc)
+                return web.Response(status=500)
+        return web.Response(status=reply.status, body=reply.body, headers=reply.headers)
 
 
-def _to_response(result: Any) -> web.Response:
-    if isinstance(result, func.HttpResponse):
-        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
-        content_type = result.headers.get("Content-Type") or result.mimetype or "text/plain"
-        if "charset" not in content_type and result.charset:
-            content_type = f"{content_type}; charset={result.charset}"
-        headers["Content-Type"] = content_type
-        return web.Response(status=result.status_code, body=result.get_body(), headers=headers)
-    if result is None:
-        return web.Response(status=204)
-    if isinstance(result, (bytes, bytearray)):
-        return web.Response(status=200, body=bytes(result))
-    if isinstance(result, str):
-        return web.Response(status=200, text=result)
-    return web.Response(status=200, text=json.dumps(result), content_type="application/json")
+def _headers(request: web.Request) -> dict[str, str]:
+    """Request headers, a repeated one joined with commas as ASP.NET Core hands them on."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers.items():
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return headers
+
+
+def log_failure(function_name: str, exc: BaseException) -> None:
+    """The host's error line for a failed invocation: the RpcException text, with the worker's stack."""
+    failed = exc if isinstance(exc, FunctionFailed) else FunctionFailed.from_exception(exc)
+    logging.getLogger(f"Function.{function_name}").error(
+        "Exception while executing function: Functions.%s\n%s", function_name,
+        rpc_exception_text(str(failed), failed.stack_trace))

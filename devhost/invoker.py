@@ -11,7 +11,7 @@ import inspect
 import json
 import traceback
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import azure.functions as func
@@ -30,6 +30,55 @@ class OrchestratorReply:
 
     state: dict[str, Any]
     error: str | None
+
+
+class FunctionFailed(RuntimeError):
+    """The worker reported an invocation as failed: its RpcException's message and stack trace."""
+
+    def __init__(self, message: str, stack_trace: str):
+        super().__init__(message)
+        self.stack_trace = stack_trace
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> FunctionFailed:
+        """An exception raised in-process, reported as the worker library would (`<Type>: <message>`)."""
+        return cls(exception_message(exc), "".join(traceback.format_exception(exc)))
+
+
+@dataclass
+class HttpCall:
+    """An HTTP request for an HTTP-triggered function, as the host hands it to the worker (RpcHttp)."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    query: dict[str, str]
+    route_params: dict[str, str]
+    body: bytes
+    client_inputs: dict[str, str] = field(default_factory=dict)  # durableClient binding name -> its JSON
+
+
+@dataclass
+class HttpReply:
+    """What an HTTP-triggered function answered (status, headers, body bytes)."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class TimerCall:
+    """A timer trigger's firing: the TimerInfo the host passes, and the durableClient inputs."""
+
+    past_due: bool
+    schedule_status: dict[str, str] | None = None
+    client_inputs: dict[str, str] = field(default_factory=dict)
+
+    def timer_info_json(self) -> str:
+        """The TimerInfo JSON the Functions host sends a timerTrigger (Schedule, ScheduleStatus, IsPastDue)."""
+        return json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": self.schedule_status,
+                           "IsPastDue": self.past_due})
 
 
 @dataclass
@@ -51,15 +100,48 @@ def invoke_orchestrator(fn: Function, payload: dict[str, Any]) -> OrchestratorRe
     try:
         reply = fn.callable(**{fn.trigger["name"]: context})
     except Exception as exc:  # the SDK reports orchestrator failures as exceptions
-        message = str(exc)
-        if OUT_OF_PROC_MARKER in message:
-            head, _, data = message.partition(OUT_OF_PROC_MARKER)
-            state = parse_reply(data)
-            return OrchestratorReply(state, state.get("error") or head)
-        return OrchestratorReply({"actions": [], "isDone": False}, message or type(exc).__name__)
+        return orchestrator_failure(exception_message(exc))
     if not isinstance(reply, str):
         reply = json.dumps(reply)
     return OrchestratorReply(parse_reply(reply), None)
+
+
+def exception_message(exc: BaseException) -> str:
+    """An exception as the worker library reports it in RpcException.message: `<Type>: <message>`."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def orchestrator_failure(message: str) -> OrchestratorReply:
+    """An orchestrator invocation that raised: the SDK appends its state after `$OutOfProcData$:`."""
+    if OUT_OF_PROC_MARKER in message:
+        head, _, data = message.partition(OUT_OF_PROC_MARKER)
+        state = parse_reply(data)
+        return OrchestratorReply(state, state.get("error") or head)
+    return OrchestratorReply({"actions": [], "isDone": False}, message)
+
+
+def rpc_exception_text(message: str, stack_trace: str, status: str = "Failure") -> str:
+    """The message of the host's RpcException for a failed invocation (azure-functions-host,
+    `src/WebJobs.Script/Workers/Rpc/RpcException.cs`): `Result: ...\nException: ...\nStack: ...`."""
+    return f"Result: {status}\nException: {message}\nStack: {stack_trace}"
+
+
+def friendly_message(rpc_message: str) -> str | None:
+    """What the Durable extension reports of an out-of-process failure (OutOfProcExceptionHelpers.
+    TryGetExceptionWithFriendlyMessage): the text between "\nException:" and "\nStack:", cut before
+    "\n\n$OutOfProcData$:". The label has no trailing space, so the text keeps the host's leading one."""
+    if not (rpc_message.startswith("Result:") and "\nException:" in rpc_message and "\nStack:" in rpc_message):
+        return None
+    start = rpc_message.index("\nException:") + len("\nException:")
+    message = rpc_message[start:rpc_message.index("\nStack:")]
+    return message.split(OUT_OF_PROC_MARKER, 1)[0]
+
+
+def activity_failure(name: str, message: str, stack_trace: str) -> ActivityResult:
+    """A failed activity as the extension's TaskActivityShim reports it: TaskFailed with the reason
+    `Activity function '<name>' failed: <friendly message>` (so `failed:  ValueError: ...`, two spaces)."""
+    friendly = friendly_message(rpc_exception_text(message, stack_trace))
+    return ActivityResult(failure_reason=f"Activity function '{name}' failed: {friendly}", failure_details=stack_trace)
 
 
 async def invoke_activity(fn: Function, name: str, input_json: str | None, pool: Executor) -> ActivityResult:
@@ -75,7 +157,65 @@ async def invoke_activity(fn: Function, name: str, input_json: str | None, pool:
         encoded = ActivityTriggerConverter.encode(result, expected_type=None)
         return ActivityResult(result_json=encoded.value)
     except Exception as exc:
-        return ActivityResult(
-            failure_reason=f"Activity function '{name}' failed: {type(exc).__name__}: {exc}",
-            failure_details="".join(traceback.format_exception(exc)),
-        )
+        return activity_failure(name, exception_message(exc), "".join(traceback.format_exception(exc)))
+
+
+@dataclass
+class _Context:
+    """The subset of `azure.functions.Context` apps use."""
+
+    invocation_id: str
+    function_name: str
+    function_directory: str
+    trace_context: Any = None
+    retry_context: Any = None
+    thread_local_storage: Any = None
+
+
+async def _call(fn: Function, kwargs: dict[str, Any], pool: Executor, invocation_id: str) -> Any:
+    """Call a user function as the worker does: async on the loop, sync on the thread pool."""
+    if "context" in inspect.signature(fn.callable).parameters:
+        kwargs["context"] = _Context(invocation_id, fn.name, "")
+    if inspect.iscoroutinefunction(fn.callable):
+        return await fn.callable(**kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn.callable(**kwargs))
+
+
+def _inputs(fn: Function, trigger_value: Any, client_inputs: dict[str, str]) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {fn.trigger["name"]: trigger_value}
+    for binding in fn.bindings:
+        if binding.get("type") == "durableClient" and binding["name"] in client_inputs:
+            kwargs[binding["name"]] = client_inputs[binding["name"]]
+    return kwargs
+
+
+async def invoke_http(fn: Function, call: HttpCall, pool: Executor, invocation_id: str) -> HttpReply:
+    """Run an HTTP-triggered function on an `azure.functions.HttpRequest`; exceptions propagate."""
+    request = func.HttpRequest(method=call.method, url=call.url, headers=call.headers, params=call.query,
+                               route_params=call.route_params, body=call.body)
+    return http_reply(await _call(fn, _inputs(fn, request, call.client_inputs), pool, invocation_id))
+
+
+async def invoke_timer(fn: Function, call: TimerCall, pool: Executor, invocation_id: str) -> None:
+    """Run a timer-triggered function on a `TimerRequest`; exceptions propagate."""
+    from azure.functions.timer import TimerRequest
+
+    await _call(fn, _inputs(fn, TimerRequest(past_due=call.past_due), call.client_inputs), pool, invocation_id)
+
+
+def http_reply(result: Any) -> HttpReply:
+    """An HTTP function's return value as the host answers it (HttpResponse, None, bytes, str or JSON)."""
+    if isinstance(result, func.HttpResponse):
+        headers = {k: v for k, v in result.headers.items() if k.lower() != "content-type"}
+        content_type = result.headers.get("Content-Type") or result.mimetype or "text/plain"
+        if "charset" not in content_type and result.charset:
+            content_type = f"{content_type}; charset={result.charset}"
+        headers["Content-Type"] = content_type
+        return HttpReply(result.status_code, headers, result.get_body())
+    if result is None:
+        return HttpReply(204, {}, b"")
+    if isinstance(result, (bytes, bytearray)):
+        return HttpReply(200, {"Content-Type": "application/octet-stream"}, bytes(result))
+    if isinstance(result, str):
+        return HttpReply(200, {"Content-Type": "text/plain; charset=utf-8"}, result.encode())
+    return HttpReply(200, {"Content-Type": "application/json"}, json.dumps(result).encode())

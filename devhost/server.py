@@ -5,30 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
-from .app_loader import FunctionIndex, index_functions, load_app
+from .admin_api import AdminApi
+from .app_loader import FunctionIndex, classify, index_functions, load_app
 from .client_binding import client_binding_json
 from .clock import Clock
-from .config import DurableSettings, load_local_settings, storage_connection_string
+from .config import DurableSettings, disabled_functions, load_host_json, load_local_settings, storage_connection_string
+from .console import apply_log_levels
 from .engine import Engine
 from .http_triggers import HttpTriggers
 from .management_api import ManagementApi
 from .timer_triggers import TimerTriggers
-from .worker import Functions, WorkerProcess
+from .worker import Functions, InProcessFunctions
 
 log = logging.getLogger("devhost")
 
 BANNER = """\
 ==============================================================================
  devhost: this project's local host for Python Durable Functions apps.
- It is NOT the Azure Functions host. It runs the app without .NET, following
- the Durable extension's documented behaviour; see devhost/README.md for the
- known differences. Use `func start` where Azure Functions Core Tools work.
+ It is NOT the Azure Functions host: the app runs in Azure's own Python worker
+ (azure-functions-runtime) over the worker protocol, but the host, the Durable
+ extension and the storage provider are this project's Python; devhost/README.md
+ lists the known differences. Use `func start` where Core Tools work.
 =============================================================================="""
 
 
@@ -54,24 +56,46 @@ class LocalHost:
         self.app_dir = app_dir
         self.state = state
         self.origin = f"http://localhost:{port}"
-        self._http_pool = ThreadPoolExecutor(int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8), "http")
-        self.http = HttpTriggers(self.index.http, self._client_json, self._http_pool)
+        self.runner: Functions = engine.functions
+        self.http = HttpTriggers(self.index.http, self._client_json, self.runner, disabled=index.disabled)
         self.api = ManagementApi(self.engine, self.settings.hub_name)
         self.timers = TimerTriggers(
-            self.index.timers, self.engine.clock, self._http_pool, lambda binding: self._client_json(None, binding),
+            self.index.timers, self.engine.clock, self.runner, lambda binding: self._client_json(None, binding),
+            disabled=index.disabled,
         )
+        self.admin = AdminApi(self)
+        self.running = False
         self._runner: web.AppRunner | None = None
 
     @classmethod
-    def for_app(cls, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure",
-                in_process: bool = False) -> LocalHost:
-        """Load an app folder as the Functions host would: settings, host.json, indexing, a worker process."""
+    async def for_app(cls, app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure",
+                      in_process: bool = False) -> LocalHost:
+        """Load an app folder as the Functions host does: settings, host.json, then the worker indexes it.
+
+        Raises `WorkerStartError` (with the worker's own message) when the app does not index or load.
+        """
         app_dir = app_dir.resolve()
         load_local_settings(app_dir)
+        apply_log_levels(load_host_json(app_dir))
         settings = DurableSettings.from_host_json(app_dir)
-        index = index_functions(load_app(app_dir))
-        functions = None if in_process else WorkerProcess(
-            app_dir, settings.max_concurrent_activities, settings.max_concurrent_orchestrators)
+        disabled = disabled_functions()
+        functions: Functions
+        if in_process:
+            index = classify(index_functions(load_app(app_dir)).all(), disabled)
+            functions = InProcessFunctions(index, settings.max_concurrent_activities,
+                                           settings.max_concurrent_orchestrators)
+        else:
+            from .rpc.functions import WorkerFunctions
+
+            functions = WorkerFunctions(app_dir, disabled)
+            try:
+                index = await functions.start()
+            except BaseException:
+                await functions.close()
+                raise
+        for fn in index.all():
+            if index.is_disabled(fn):  # HostListenerFactory.IsDisabled
+                log.info("Function 'Functions.%s' is disabled", fn.name)
         engine = build_engine(index, settings, state, functions)
         return cls(index, settings, engine, port, host, app_dir=app_dir, state=state)
 
@@ -82,6 +106,7 @@ class LocalHost:
     def application(self) -> web.Application:
         app = web.Application(client_max_size=100 * 1024 * 1024)
         app.add_routes(self.api.routes())
+        app.add_routes(self.admin.routes())
         app.add_routes([web.route("*", "/api/{path:.*}", self.http.handle), web.get("/", self._home)])
         return app
 
@@ -114,17 +139,18 @@ class LocalHost:
         await self._runner.setup()
         await web.TCPSite(self._runner, self.bind, self.port, backlog=1024).start()
         self.timers.start()
+        self.running = True
 
     async def stop(self) -> None:
+        self.running = False
         await self.timers.stop()
         if self._runner is not None:
             await self._runner.cleanup()
         await self.engine.stop()
-        # The SDK client keeps one aiohttp session per process; close it with the loop.
+        # The SDK client keeps one aiohttp session per process (in-process HTTP functions); close it.
         from azure.durable_functions.models.utils.http_utils import _close_session
 
         await _close_session()
-        self._http_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "azure",
@@ -153,7 +179,7 @@ def build_engine(index: FunctionIndex, settings: DurableSettings, state: str = "
 async def serve(app_dir: Path, port: int, host: str = "127.0.0.1", state: str = "azure",
                 in_process: bool = False) -> None:
     """Run until cancelled (Ctrl-C)."""
-    local = LocalHost.for_app(app_dir, port, host, state, in_process)
+    local = await LocalHost.for_app(app_dir, port, host, state, in_process)
     print(local.describe(), flush=True)
     await local.start()
     print(f"\nListening on http://{host}:{port} (Ctrl-C to stop)", flush=True)

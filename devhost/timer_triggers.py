@@ -10,19 +10,20 @@ is not applied).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import logging
 import re
 from collections.abc import Callable
-from concurrent.futures import Executor
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.functions.timer import TimerRequest
 from croniter import croniter
 
 from .app_loader import Function
 from .clock import Clock
+from .console import executing
+from .http_triggers import log_failure
+from .invoker import TimerCall
+from .worker import Functions
 
 log = logging.getLogger("devhost.timer")
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})$")
@@ -50,13 +51,15 @@ class TimerTriggers:
         self,
         functions: list[Function],
         clock: Clock,
-        pool: Executor,
+        runner: Functions,
         client_json: Callable[[dict[str, Any]], str] | None = None,
+        disabled: frozenset[str] = frozenset(),
     ):
         self.functions = functions
+        self.disabled = disabled
         self.client_json = client_json
         self.clock = clock
-        self.pool = pool
+        self.runner = runner
         self._tasks: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self.runs: dict[str, int] = {fn.name: 0 for fn in functions}
@@ -65,6 +68,8 @@ class TimerTriggers:
         """Schedule every timer function from now on (the first occurrence is fixed at start)."""
         now = self.clock.now()
         for fn in self.functions:
+            if fn.name.lower() in self.disabled:
+                continue  # no listener for a disabled function (it still runs from the admin API)
             first_due = next_occurrence(fn.trigger["schedule"], now)
             self._tasks.append(asyncio.create_task(self._loop(fn, first_due)))
 
@@ -90,19 +95,28 @@ class TimerTriggers:
             self._wake.clear()
             await self.clock.sleep_until(due, self._wake)
 
-    async def _invoke(self, fn: Function, *, past_due: bool) -> None:
-        request = TimerRequest(past_due=past_due)
-        kwargs: dict[str, Any] = {fn.trigger["name"]: request}
-        for binding in fn.bindings:
-            if binding.get("type") == "durableClient" and self.client_json is not None:
-                kwargs[binding["name"]] = self.client_json(binding)
-        try:
-            if inspect.iscoroutinefunction(fn.callable):
-                await fn.callable(**kwargs)
-            else:
-                await asyncio.get_running_loop().run_in_executor(self.pool, lambda: fn.callable(**kwargs))
-            log.info("Executed 'Functions.%s' (Succeeded)", fn.name)
-        except Exception:
-            log.exception("Executed 'Functions.%s' (Failed)", fn.name)
-        finally:
-            self.runs[fn.name] += 1
+    async def _invoke(self, fn: Function, *, past_due: bool, reason: str | None = None) -> None:
+        call = TimerCall(
+            past_due=past_due,
+            client_inputs={binding["name"]: self.client_json(binding) for binding in fn.bindings
+                           if binding.get("type") == "durableClient" and self.client_json is not None},
+        )
+        with executing(fn.name, reason or f"Timer fired at {_dotnet_round_trip(self.clock.now())}") as invocation:
+            try:
+                await self.runner.timer(fn, call, invocation.id)
+            except Exception as exc:
+                invocation.failed = True
+                log_failure(fn.name, exc)
+            finally:
+                self.runs[fn.name] += 1
+
+    async def run_now(self, fn: Function, reason: str) -> None:
+        """Invoke a timer function at once, outside its schedule (`POST /admin/functions/<name>`)."""
+        await self._invoke(fn, past_due=False, reason=reason)
+
+
+def _dotnet_round_trip(moment: datetime) -> str:
+    """A time as .NET's `DateTime.Now.ToString("o")` prints it: local, seven fractional digits, offset."""
+    local = moment.astimezone()
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%dT%H:%M:%S}.{local.microsecond:06d}0{offset[:3]}:{offset[3:]}"

@@ -1,5 +1,5 @@
 // Azure resources for the Durable Functions app: one resource group holding
-//   - a Flex Consumption plan (FC1) and the Python 3.11 function app, with one always-ready
+//   - a Flex Consumption plan (FC1) and the Python 3.13 function app, with one always-ready
 //     instance for the Durable triggers (orchestrators, activities, entities);
 //   - one storage account (task hub, deployment package, the app's tables and containers),
 //     reached only with Entra ID: shared keys are off and there is no storage key or connection string;
@@ -424,7 +424,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       }
       runtime: {
         name: 'python'
-        version: '3.11'
+        version: '3.13'
       }
     }
   }

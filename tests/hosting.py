@@ -35,14 +35,15 @@ class RunningHost:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = None, timeout: float = 30) -> RunningHost:
+def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = None, timeout: float = 60,
+                  extra_args: list[str] | None = None) -> RunningHost:
     """Start the local host on a free port and wait until it answers."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
     log_file = open(log_path, "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(port)],
+        [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(port), *(extra_args or [])],
         cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     host = RunningHost(process, f"http://127.0.0.1:{port}", log_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -264,8 +263,7 @@ async def test_timer_trigger_runs_on_its_schedule() -> None:
         assert isinstance(clock, VirtualClock)
         ticks = sample_module().TICKS
         ticks.clear()
-        pool = ThreadPoolExecutor(2, "timer")
-        triggers = TimerTriggers(host.index.timers, clock, pool)
+        triggers = TimerTriggers(host.index.timers, clock, host.engine.functions)
         triggers.start()
         try:
             first = next_occurrence("0 */5 * * * *", clock.now())
@@ -279,7 +277,6 @@ async def test_timer_trigger_runs_on_its_schedule() -> None:
             assert len(ticks) == 3
         finally:
             await triggers.stop()
-            pool.shutdown()
 
 
 async def test_in_process_host_can_serve_http_for_client_bindings() -> None:

@@ -25,7 +25,7 @@ def worker_of(pid: int) -> int:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for child in children(pid):
-            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+            if b"worker_front.py" in Path(f"/proc/{child}/cmdline").read_bytes():
                 return child
         time.sleep(0.1)
     raise AssertionError("the host started no worker process")

@@ -149,7 +149,7 @@ async def test_a_malformed_retention_setting_fails_the_run_and_purges_nothing(
         with caplog.at_level(logging.INFO):
             await cleanup_after(host, 60 * DAY)
         assert await existing(host, "kept") == {"kept": "Completed"}
-        assert "Executed 'Functions.HistoryCleanup' (Failed)" in caplog.text
+        assert "Executed 'Functions.HistoryCleanup' (Failed, Id=" in caplog.text
         assert "HISTORY_RETENTION_DAYS must be an integer" in caplog.text
 
 

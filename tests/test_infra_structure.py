@@ -310,7 +310,7 @@ def test_no_basic_auth_publishing_credentials(site: bicep.Resource, main: dict[s
 
 def test_python_311_with_one_always_ready_durable_instance(main: dict[str, Any], site: bicep.Resource) -> None:
     config = site.get("properties.functionAppConfig")
-    assert config["runtime"] == {"name": "python", "version": "3.11"}
+    assert config["runtime"] == {"name": "python", "version": "3.13"}
     scale = config["scaleAndConcurrency"]
     assert scale["alwaysReady"] == [{"name": "durable", "instanceCount": 1}]
     assert bicep.parameter(main, "instanceMemoryMB")["default"] == 2048

@@ -2,7 +2,7 @@
 
 requirements.txt has two parts. Above the marker line: the app's direct dependencies,
 pinned by hand. Below it: every package those pull in, at the versions pip resolves for
-them now (Python 3.11 on Linux, what the Function App runs), so a remote build installs
+them now (Python 3.13 on Linux, what the Function App runs), so a remote build installs
 exactly what the tests ran against. pip resolves with `--dry-run --report`: no
 pip-tools needed. Run after changing a direct pin, then `make setup test`.
 """

@@ -1,5 +1,6 @@
 """A small app that exercises the local host's Durable semantics in tests."""
 
+import logging
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -107,6 +108,7 @@ def UsesEntity(context: df.DurableOrchestrationContext):
 
 @app.activity_trigger(input_name="name")
 def Hello(name: str) -> str:
+    logging.getLogger("sample").info("greeting %s", name)
     return f"Hello {name}"
 
 
