@@ -75,6 +75,10 @@ def apply_log_levels(host_json: dict[str, Any]) -> None:
     `"Function": "Warning"` quiets every `Function.<name>` and `Function.<name>.User` line.
     """
     levels = ((host_json.get("logging") or {}).get("logLevel")) or {}
+    if "default" not in levels:
+        # Core Tools' defaults without one (LoggingFilterHelper): Information for user logs, Warning
+        # for system logs such as the worker's own (`func start --verbose` shows them).
+        logging.getLogger("Worker").setLevel(logging.WARNING)
     for category, level in levels.items():
         target = logging.getLogger() if category == "default" else logging.getLogger(category)
         target.setLevel(log_level(level))

@@ -44,3 +44,27 @@ def test_defaults_without_host_json(tmp_path: Path) -> None:
     settings = DurableSettings.from_host_json(tmp_path)
     assert settings.control_queue_batch_size == 32
     assert settings.hub_name == "TestHubName"
+
+
+def test_host_json_log_levels_apply_by_category_prefix_with_core_tools_defaults() -> None:
+    """host.json logging.logLevel as Core Tools applies it (LoggingFilterHelper, ColoredConsoleLogger):
+    a category's level covers its sub-categories; without a `default`, system logs start at Warning."""
+    import logging
+
+    from devhost.console import apply_log_levels
+
+    touched = ["Worker", "Function", "Function.Hello"]
+    saved = {name: logging.getLogger(name).level for name in touched}
+    root_level = logging.getLogger().level
+    try:
+        apply_log_levels({"logging": {"logLevel": {"Function": "Warning", "Function.Hello": "Debug"}}})
+        assert not logging.getLogger("Function.Other.User").isEnabledFor(logging.INFO)
+        assert logging.getLogger("Function.Hello.User").isEnabledFor(logging.DEBUG)
+        assert not logging.getLogger("Worker.LanguageWorkerChannel.python.w1").isEnabledFor(logging.INFO)
+        logging.getLogger("Worker").setLevel(logging.NOTSET)
+        apply_log_levels({"logging": {"logLevel": {"default": "Information"}}})
+        assert logging.getLogger("Worker").level == logging.NOTSET
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger().setLevel(root_level)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from devhost.rpc import worker_front
 from devhost.rpc.channel import WorkerChannel, WorkerStartError
 from tests.hosting import ROOT, start_devhost, wait_for_status
 from tools.azurite import free_port
@@ -79,6 +80,29 @@ async def test_the_whole_app_indexes_and_loads_in_the_real_worker() -> None:
     loaded = {item.name: {binding["type"] for binding in item.bindings} for item in metadata}
     assert loaded == APP_FUNCTIONS
     assert all(item.function_id for item in metadata)
+
+
+async def test_the_worker_answers_status_requests() -> None:
+    """WorkerStatusRequest, the host's health ping: the front answers it without the library."""
+    channel = WorkerChannel(SAMPLE)
+    try:
+        await channel.start()
+        assert 0 < await channel.status() < 5
+    finally:
+        await channel.close()
+
+
+def test_the_front_takes_the_hosts_worker_arguments_in_both_spellings() -> None:
+    """RpcWorkerContext.GetFormattedArguments passes --host/--port/... and the --functions-* forms."""
+    legacy = worker_front.parse_args(["--host", "127.0.0.1", "--port", "5001", "--workerId", "w", "--requestId", "r",
+                                      "--grpcMaxMessageLength", "2147483647"])
+    assert (legacy.host, legacy.port, legacy.worker_id, legacy.request_id) == ("127.0.0.1", 5001, "w", "r")
+    both = worker_front.parse_args(["--host", "127.0.0.1", "--port", "5001", "--workerId", "w", "--requestId", "r",
+                                    "--grpcMaxMessageLength", "2147483647", "--functions-uri", "http://127.0.0.1:6002/",
+                                    "--functions-worker-id", "w2", "--functions-request-id", "r2",
+                                    "--functions-grpc-max-message-length", "1048576"])
+    assert (both.host, both.port, both.worker_id, both.request_id, both.max_message_length) == (
+        "127.0.0.1", 6002, "w2", "r2", 1048576)
 
 
 def test_an_annotation_the_worker_rejects_stops_the_host_with_the_workers_message(tmp_path: Path) -> None:
@@ -208,3 +232,27 @@ def test_host_json_log_levels_filter_the_invocation_lines(tmp_path: Path) -> Non
         assert "greeting Rome" not in host.log()
     finally:
         host.stop()
+
+
+def test_history_cleanup_runs_on_demand_through_the_admin_api(azurite, tmp_path: Path) -> None:
+    """The app's own timer function, run as Core Tools users run it: POST /admin/functions/HistoryCleanup.
+    Its durableClient binding and its log lines go through the worker (Function.HistoryCleanup.User)."""
+    env = {"AzureWebJobsStorage": azurite.connection_string, "TASKHUB_NAME": f"Admin{uuid.uuid4().hex[:8]}"}
+    host = start_devhost(ROOT, tmp_path / "host.log", env)
+    try:
+        response = requests.post(f"{host.base_url}/admin/functions/HistoryCleanup", json={"input": ""}, timeout=10)
+        assert response.status_code == 202
+        wait_for_log(host, r"Function\.HistoryCleanup\.User: HistoryCleanup: purged 0 instance\(s\) that finished")
+        wait_for_log(host, rf"Executed 'Functions\.HistoryCleanup' \(Succeeded, Id={UUID}, Duration=\d+ms\)")
+    finally:
+        host.stop()
+
+
+def test_the_worker_cost_benchmark_runs() -> None:
+    """bench.worker_invocation (the figures in the README) still runs: a few calls, no timing asserted."""
+    done = subprocess.run([sys.executable, "-m", "bench.worker_invocation", "--calls", "3"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "worker start-up, this app" in done.stdout
+    assert re.search(r"activity: worker median [\d.]+ ms", done.stdout)
+    assert re.search(r"orchestrator: worker median [\d.]+ ms", done.stdout)

@@ -116,18 +116,25 @@ class WorkerChannel:
         return self.metadata
 
     async def close(self) -> None:
+        """WorkerTerminate to every worker (killed if it has not exited after 3 s), then stop the server."""
         self._closing = True
-        worker = self._current
-        if worker is not None and worker.process is not None and worker.process.returncode is None:
-            worker.outgoing.put_nowait(self.protos.StreamingMessage(
-                worker_terminate=self.protos.WorkerTerminate(grace_period={"seconds": 1})))
-            try:
-                await asyncio.wait_for(worker.process.wait(), 3)
-            except TimeoutError:
-                worker.process.kill()
-                await worker.process.wait()
+        if self._starting is not None:
+            self._starting.cancel()
+        await asyncio.gather(*(self._stop(worker) for worker in list(self._workers.values())))
         if self._server is not None:
             await self._server.stop(0)
+
+    async def _stop(self, worker: _Worker) -> None:
+        process = worker.process
+        if process is None or process.returncode is not None:
+            return
+        worker.outgoing.put_nowait(self.protos.StreamingMessage(
+            worker_terminate=self.protos.WorkerTerminate(grace_period={"seconds": 1})))
+        try:
+            await asyncio.wait_for(process.wait(), 3)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
     async def _start_worker(self) -> None:
         """Spawn a worker and take it through StartStream, init, metadata and loads."""
@@ -167,12 +174,21 @@ class WorkerChannel:
             code = worker.process.returncode
             raise WorkerStartError(f"The Python worker exited during start-up (exit code {code}).") from died
         except TimeoutError:
-            worker.process.kill()
+            await self._kill(worker)
             raise WorkerStartError(f"The Python worker did not connect within {START_TIMEOUT_SECONDS:.0f} s.") from None
+        except BaseException:  # the app did not index or load: no worker is left behind
+            await self._kill(worker)
+            raise
         self.metadata = metadata
         self.functions_by_name = {item.name: item for item in self.metadata}
         self._current = worker
         self._ready.set()
+
+    @staticmethod
+    async def _kill(worker: _Worker) -> None:
+        if worker.process is not None and worker.process.returncode is None:
+            worker.process.kill()
+            await worker.process.wait()
 
     async def _load(self, worker: _Worker, item: Any) -> Any:
         protos = self.protos
