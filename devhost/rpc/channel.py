@@ -142,11 +142,11 @@ class WorkerChannel:
         worker = _Worker(worker_id=str(uuid.uuid4()), request_id=str(uuid.uuid4()))
         worker.connected = asyncio.get_running_loop().create_future()
         self._workers[worker.worker_id] = worker
-        env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsScriptRoot": str(self.app_dir)}
+        # The host's environment (app settings included), plus what RpcWorkerProcess and Core Tools add.
+        env = {**os.environ, "FUNCTIONS_WORKER_RUNTIME": "python", "AzureWebJobsScriptRoot": str(self.app_dir),
+               "FUNCTIONS_WORKER_DIRECTORY": str(FRONT.parent), "FUNCTIONS_APPLICATION_DIRECTORY": str(self.app_dir)}
         worker.process = await asyncio.create_subprocess_exec(
-            self.python, str(FRONT), "--host", "127.0.0.1", "--port", str(self._port),
-            "--workerId", worker.worker_id, "--requestId", worker.request_id,
-            "--grpcMaxMessageLength", str(protocol.MAX_MESSAGE_LENGTH),
+            self.python, str(FRONT), *worker_arguments(self._port, worker.worker_id, worker.request_id),
             cwd=self.app_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
         )
         self.starts += 1
@@ -183,6 +183,7 @@ class WorkerChannel:
         self.functions_by_name = {item.name: item for item in self.metadata}
         self._current = worker
         self._ready.set()
+        log.info("Worker process started and initialized.")
 
     @staticmethod
     async def _kill(worker: _Worker) -> None:
@@ -313,6 +314,15 @@ class WorkerChannel:
     def worker_pid(self) -> int | None:
         worker = self._current
         return worker.process.pid if worker is not None and worker.process is not None else None
+
+
+def worker_arguments(port: int, worker_id: str, request_id: str) -> list[str]:
+    """The language worker's arguments, both spellings (RpcWorkerContext.GetFormattedArguments)."""
+    length = str(protocol.MAX_MESSAGE_LENGTH)
+    return ["--host", "127.0.0.1", "--port", str(port), "--workerId", worker_id, "--requestId", request_id,
+            "--grpcMaxMessageLength", length, "--functions-uri", f"http://127.0.0.1:{port}/",
+            "--functions-worker-id", worker_id, "--functions-request-id", request_id,
+            "--functions-grpc-max-message-length", length]
 
 
 def _metadata(item: Any) -> FunctionMetadata:
