@@ -90,13 +90,17 @@ class LocalHost:
             functions = WorkerFunctions(app_dir, disabled)
             try:
                 index = await functions.start()
-            except BaseException:
+            except BaseException:  # the app did not index or load: no worker left behind
                 await functions.close()
                 raise
         for fn in index.all():
             if index.is_disabled(fn):  # HostListenerFactory.IsDisabled
                 log.info("Function 'Functions.%s' is disabled", fn.name)
-        engine = build_engine(index, settings, state, functions)
+        try:
+            engine = build_engine(index, settings, state, functions)
+        except BaseException:  # e.g. no storage configured: stop the worker before reporting it
+            await functions.close()
+            raise
         return cls(index, settings, engine, port, host, app_dir=app_dir, state=state)
 
     def _client_json(self, request: web.Request | None, binding: dict[str, Any]) -> str:

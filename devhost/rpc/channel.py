@@ -93,7 +93,6 @@ class WorkerChannel:
         self._starting: asyncio.Task[None] | None = None
         self._closing = False
         self._ids = itertools.count(1)
-        self.starts = 0
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -149,7 +148,6 @@ class WorkerChannel:
             self.python, str(FRONT), *worker_arguments(self._port, worker.worker_id, worker.request_id),
             cwd=self.app_dir, env=env, stdin=asyncio.subprocess.DEVNULL,
         )
-        self.starts += 1
         asyncio.get_running_loop().create_task(self._watch(worker))
         try:
             await asyncio.wait_for(asyncio.shield(worker.connected), START_TIMEOUT_SECONDS)
@@ -309,11 +307,6 @@ class WorkerChannel:
                 raise WorkerDied("the host is stopping")
             await self._ready.wait()
         return self._current
-
-    @property
-    def worker_pid(self) -> int | None:
-        worker = self._current
-        return worker.process.pid if worker is not None and worker.process is not None else None
 
 
 def worker_arguments(port: int, worker_id: str, request_id: str) -> list[str]:
