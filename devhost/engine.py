@@ -56,7 +56,16 @@ class InstanceGone(Exception):
 
 
 class InvalidRequest(ValueError):
-    """A client request the real host refuses with 400."""
+    """A client request the real host refuses with 400 (an ArgumentException in HttpApiHandler)."""
+
+
+class InstanceExists(Exception):
+    """DurableTask.AzureStorage's OrchestrationAlreadyExistsException: a start or same-id restart over an
+    instance in a dedupe status (Running, Pending, Suspended, ContinuedAsNew). The HTTP API answers 500."""
+
+
+class InvalidOperation(Exception):
+    """The extension's InvalidOperationException (suspend or resume in the wrong state): HTTP 500."""
 
 
 @dataclass
@@ -159,9 +168,7 @@ class Engine:
         validate_instance_id(instance_id)
         existing = await self.store.get(instance_id, history=False)
         if existing and existing.runtime_status in RUNNING_STATES and self.settings.overridable_states != "AnyState":
-            raise InvalidRequest(
-                f"An Orchestration instance with the status {existing.runtime_status} already exists."
-            )
+            raise InstanceExists(f"An Orchestration instance with the status {existing.runtime_status} already exists.")
         await self._create(instance_id, name, input_json)
         return instance_id
 
@@ -177,25 +184,38 @@ class Engine:
                                                               Input=reason))])
 
     async def suspend(self, instance_id: str, reason: str | None) -> None:
+        """DurableClient.SuspendAsync: only a Running, Pending or ContinuedAsNew instance is suspended."""
         record = await self._require_active(instance_id)
-        if record.runtime_status == "Suspended":
-            raise RuntimeError(f"Instance '{instance_id}' is already suspended.")
+        self._refuse_control(record, "suspend", allowed=("Running", "Pending", "ContinuedAsNew"))
         await self.transport.send([Message(instance_id, event(EventType.ExecutionSuspended, self.clock.now(),
                                                               Reason=reason))])
 
     async def resume(self, instance_id: str, reason: str | None) -> None:
+        """DurableClient.ResumeAsync: only a Suspended instance is resumed."""
         record = await self._require_active(instance_id)
-        if record.runtime_status != "Suspended":
-            raise RuntimeError(f"Instance '{instance_id}' is not suspended.")
+        self._refuse_control(record, "resume", allowed=("Suspended",))
         await self.transport.send([Message(instance_id, event(EventType.ExecutionResumed, self.clock.now(),
                                                               Reason=reason))])
+
+    @staticmethod
+    def _refuse_control(record: InstanceRecord, verb: str, *, allowed: tuple[str, ...]) -> None:
+        """The extension's warning (category Host.Triggers.DurableTask, its format adds ". InstanceId: ..."
+        after the message's own period), then the InvalidOperationException the HTTP API answers 500 for."""
+        if record.runtime_status in allowed:
+            return
+        state = record.runtime_status
+        logging.getLogger("Host.Triggers.DurableTask").warning(
+            "Cannot %s orchestration instance in the %s state.. InstanceId: %s. Function: %s.",
+            verb, state, record.instance_id, record.name)
+        raise InvalidOperation(
+            f"Cannot {verb} the orchestration instance {record.instance_id} because instance is in the {state} state.")
 
     async def restart(self, instance_id: str, new_instance_id: bool = True) -> str:
         """Start the same orchestrator with the same input, under a new id or the same one."""
         record = await self._require(instance_id)
         target = uuid.uuid4().hex if new_instance_id else instance_id
         if not new_instance_id and record.runtime_status in RUNNING_STATES:
-            raise InvalidRequest(f"An Orchestration instance with the status {record.runtime_status} already exists.")
+            raise InstanceExists(f"An Orchestration instance with the status {record.runtime_status} already exists.")
         await self._create(target, record.name, record.input)
         return target
 
@@ -417,6 +437,8 @@ class Engine:
                 record.history += [event(EventType.OrchestratorStarted, now), dict(delivery.message.event),
                                    event(EventType.OrchestratorCompleted, now)]
                 record.runtime_status = "Suspended" if kind == EventType.ExecutionSuspended else "Running"
+                # AzureTableTrackingStore.UpdateStateAsync: the Output column holds the reason meanwhile.
+                record.output = delivery.message.event.get("Reason")
                 record.last_updated_time = now
             else:
                 work.append(delivery)
@@ -572,8 +594,11 @@ class Engine:
                 scheduled = decision.new_events
             except (NonDeterminismError, UnsupportedActionError, UnknownFunctionError) as exc:
                 failure = str(exc)
-            # An orchestrator error fails the instance only once nothing it awaits is still open.
-            if failure is None and reply.error is not None and decision is not None and decision.open_blocking == 0:
+            # An orchestrator error fails the instance only once nothing it awaits is still open, and once
+            # the shim has awaited every action (OutOfProcOrchestrationShim.ProcessAsyncActionsV2 awaits
+            # them in turn and checks the SDK's error only afterwards).
+            if (failure is None and reply.error is not None and decision is not None
+                    and decision.open_blocking == 0 and decision.all_actions_done):
                 failure = reply.error
         if "customStatus" in state:
             record.custom_status = json.dumps(state["customStatus"])
@@ -590,7 +615,7 @@ class Engine:
                 FailureDetails={"ErrorType": "OrchestrationFailureException", "ErrorMessage": message},
             ))
             self._finish(record, "Failed", output, now)
-        elif state.get("isDone") and decision is not None and decision.open_blocking == 0:
+        elif state.get("isDone") and decision is not None and decision.open_blocking == 0 and decision.all_actions_done:
             if decision.continue_as_new is not None:
                 continue_input = decision.continue_as_new.get("input")
                 record.history.append(event(

@@ -7,6 +7,7 @@ the client binding's `rpcBaseUrl` (`/durabletask/`), which the SDK client calls.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from datetime import datetime
@@ -15,7 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from .client_binding import RPC_PATH, WEBHOOK_PATH, management_urls
-from .engine import Engine, InstanceGone, InstanceNotFound, InvalidRequest
+from .engine import Engine, InstanceExists, InstanceGone, InstanceNotFound, InvalidOperation, InvalidRequest
 from .history import EventType, parse_time
 from .store import InstanceQuery, InstanceRecord
 
@@ -31,8 +32,26 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.
     return web.Response(status=status, text=json.dumps(body), content_type="application/json", headers=headers)
 
 
-def _error(status: int, message: str) -> web.Response:
-    return _json(status, {"Message": message, "ExceptionMessage": message})
+# HttpApiHandler.HandleRequestAsync: an ArgumentException answers 400 with this message, anything else 500.
+ARGUMENTS_INCORRECT = "One or more of the arguments submitted is incorrect"
+SOMETHING_WENT_WRONG = "Something went wrong while processing your request"
+INVALID_JSON = "Invalid JSON content"
+RUNTIME_STATUSES = frozenset({"Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated",
+                              "Pending", "Suspended"})
+
+
+def _error(status: int, message: str, exception_message: str | None = None) -> web.Response:
+    """The body of HttpRequestMessage.CreateErrorResponse: Message, and the exception's own message."""
+    return _json(status, {"Message": message, "ExceptionMessage": exception_message or message})
+
+
+def _seconds(request: web.Request, name: str) -> float | None:
+    """A `timeout` / `pollingInterval` query value in seconds (double.TryParse: anything else is absent)."""
+    try:
+        value = float(request.query.get(name, ""))
+    except ValueError:
+        return None
+    return value if value >= 0 else None
 
 
 def _flag(request: web.Request, name: str, default: bool = False) -> bool:
@@ -155,14 +174,44 @@ class ManagementApi:
         return _json(202, urls, {"Location": urls["statusQueryGetUri"], "Retry-After": "10"})
 
     async def start(self, request: web.Request) -> web.Response:
+        """HandleStartOrchestratorRequestAsync: a body that is not JSON is refused before anything starts."""
         text = await request.text()
+        if text:
+            try:
+                json.loads(text)
+            except ValueError:
+                return _error(400, INVALID_JSON)
         try:
             instance_id = await self.engine.start_instance(
                 request.match_info["name"], request.match_info.get("instance_id"), text or None,
             )
+        except InstanceExists as exc:
+            return _error(500, SOMETHING_WENT_WRONG, str(exc))
         except InvalidRequest as exc:
-            return _error(400, str(exc))
-        return self._check_status(request, instance_id)
+            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        return await self._wait_or_check_status(request, instance_id)
+
+    async def _wait_or_check_status(self, request: web.Request, instance_id: str) -> web.Response:
+        """WaitForCompletionOrCreateCheckStatusResponseAsync, used only when both `timeout` and
+        `pollingInterval` are given (Azure Storage has no poll-free wait): Completed in time gives 200 with
+        the output alone, Failed/Terminated/Canceled 200 with the status, otherwise the 202 check status."""
+        timeout, interval = _seconds(request, "timeout"), _seconds(request, "pollingInterval")
+        if timeout is None or interval is None:
+            return self._check_status(request, instance_id)
+        if interval > timeout:
+            return _error(400, ARGUMENTS_INCORRECT,
+                          f"Total timeout {timeout:g} should be bigger than retry timeout {interval:g}")
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            record = await self.engine.get(instance_id, history=False)
+            if record is not None and record.runtime_status == "Completed":
+                return _json(200, _value(record.output))
+            if record is not None and record.runtime_status in ("Failed", "Terminated", "Canceled"):
+                return _json(200, status_body(record))
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                return self._check_status(request, instance_id)
+            await asyncio.sleep(min(max(interval, 0.01), remaining))
 
     async def status(self, request: web.Request) -> web.Response:
         show_history = _flag(request, "showHistory")
@@ -181,26 +230,43 @@ class ManagementApi:
         location = management_urls(self._origin(request), self.hub, record.instance_id)["statusQueryGetUri"]
         return _json(202, body, {"Location": location, "Retry-After": "5"})
 
-    def _filter(self, request: web.Request) -> InstanceQuery:
+    def _filter(self, request: web.Request, *, lenient: bool = False) -> InstanceQuery:
+        """The instance filter of a query string. `lenient` (the query API): a value that does not parse
+        is ignored, as HttpApiHandler's TryParse calls do; runtime statuses are matched case-sensitively."""
         statuses = request.query.get("runtimeStatus")
-        created_from = request.query.get("createdTimeFrom")
-        created_to = request.query.get("createdTimeTo")
+        wanted = [s.strip() for s in statuses.split(",") if s.strip()] if statuses else []
+        if lenient:
+            wanted = [s for s in wanted if s in RUNTIME_STATUSES]
         try:
             return InstanceQuery(
-                runtime_status=frozenset(s.strip() for s in statuses.split(",") if s.strip()) if statuses else None,
-                created_from=parse_time(created_from) if created_from else None,
-                created_to=parse_time(created_to) if created_to else None,
+                runtime_status=frozenset(wanted) if wanted else None,
+                created_from=self._time_filter(request, "createdTimeFrom", lenient),
+                created_to=self._time_filter(request, "createdTimeTo", lenient),
                 instance_id_prefix=request.query.get("instanceIdPrefix") or None,
             )
         except ValueError as exc:
             raise web.HTTPBadRequest(text=json.dumps({"Message": str(exc)}), content_type="application/json") from exc
 
+    @staticmethod
+    def _time_filter(request: web.Request, name: str, lenient: bool) -> datetime | None:
+        text = request.query.get(name)
+        if not text:
+            return None
+        try:
+            return parse_time(text)
+        except ValueError:
+            if lenient:
+                return None
+            raise
+
     async def query(self, request: web.Request) -> web.Response:
-        records = await self.engine.query(self._filter(request))
+        """HandleGetStatusRequestAsync over a filter: bad values are ignored, never a 400; showInput
+        defaults to true; pages of 100 with the x-ms-continuation-token header."""
+        records = await self.engine.query(self._filter(request, lenient=True))
         try:
             top = int(request.query.get("top") or PAGE_SIZE)
         except ValueError:
-            return _error(400, "top must be an integer.")
+            top = PAGE_SIZE
         token = request.headers.get("x-ms-continuation-token")
         try:
             start = max(0, int(base64.b64decode(token, validate=True).decode())) if token else 0
@@ -210,7 +276,7 @@ class ManagementApi:
         headers = {}
         if start + len(page) < len(records):
             headers["x-ms-continuation-token"] = base64.b64encode(str(start + len(page)).encode()).decode()
-        show_input = _flag(request, "showInput", False)
+        show_input = _flag(request, "showInput", True)
         return _json(200, [status_body(r, show_input=show_input) for r in page], headers)
 
     async def purge(self, request: web.Request) -> web.Response:
@@ -231,15 +297,23 @@ class ManagementApi:
         return _json(200, {"instancesDeleted": deleted})
 
     async def raise_event(self, request: web.Request) -> web.Response:
-        text = await request.text()
-        if "json" not in (request.content_type or ""):
+        """HandleRaiseEventRequestAsync, its checks in order: 404 unknown, 410 finished, 400 for a media type
+        other than application/json, 400 for a body that is not JSON, then 202."""
+        instance_id = request.match_info["instance_id"]
+        record = await self.engine.get(instance_id, history=False)
+        if record is None:
+            return web.Response(status=404)
+        if record.is_terminal:
+            return web.Response(status=410)
+        if (request.content_type or "").lower() != "application/json" or "Content-Type" not in request.headers:
             return _error(400, "Only application/json request content is supported")
+        text = await request.text()
         try:
             json.loads(text)
-        except json.JSONDecodeError:
-            return _error(400, "The request body is not valid JSON.")
+        except ValueError:
+            return _error(400, INVALID_JSON)
         try:
-            await self.engine.raise_event(request.match_info["instance_id"], request.match_info["event"], text)
+            await self.engine.raise_event(instance_id, request.match_info["event"], text)
         except InstanceNotFound:
             return web.Response(status=404)
         except InstanceGone:
@@ -253,8 +327,8 @@ class ManagementApi:
             return web.Response(status=404)
         except InstanceGone:
             return web.Response(status=410)
-        except RuntimeError as exc:  # the real host answers 500 for suspend-while-suspended
-            return _error(500, str(exc))
+        except InvalidOperation as exc:  # suspend/resume in the wrong state: the generic 500
+            return _error(500, SOMETHING_WENT_WRONG, str(exc))
         return web.Response(status=202)
 
     async def terminate(self, request: web.Request) -> web.Response:
@@ -267,15 +341,19 @@ class ManagementApi:
         return await self._control(request, self.engine.resume)
 
     async def restart(self, request: web.Request) -> web.Response:
+        """HandleRestartInstanceRequestAsync: an unknown id is an ArgumentException (400 with the handler's
+        own message); a same-id restart over a running instance fails like a start over it (500)."""
         try:
             new_id = await self.engine.restart(
                 request.match_info["instance_id"], _flag(request, "restartWithNewInstanceId", True),
             )
         except InstanceNotFound:
-            return web.Response(status=404)
+            return _error(400, "InstanceId does not match a valid orchestration instance.")
+        except InstanceExists as exc:
+            return _error(500, SOMETHING_WENT_WRONG, str(exc))
         except InvalidRequest as exc:
-            return _error(400, str(exc))
-        return self._check_status(request, new_id)
+            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        return await self._wait_or_check_status(request, new_id)
 
     async def unsupported(self, request: web.Request) -> web.Response:
         return _error(501, "This operation (rewind / entities) is not supported by the local host (devhost).")

@@ -174,7 +174,8 @@ class ShimReplay:
     def _raise(self, name: str) -> None:
         waiters = self._waiters.get(name)
         if waiters:
-            self._finish(waiters.popleft(), failed=False)
+            # DurableOrchestrationContext.WaitForExternalEvent keeps a stack: the newest waiter gets it.
+            self._finish(waiters.pop(), failed=False)
         else:
             self._buffered[name] += 1
 
@@ -312,7 +313,13 @@ class ShimReplay:
             self._finish(wrapper, failed=False)
             return
         assert self._now is not None
-        delay = timedelta(milliseconds=int(options.get("firstRetryIntervalInMilliseconds") or 0))
+        # RetryInterceptor.Invoke: after a failed attempt that may be retried, a timer of the next delay
+        # (the Python SDK's options have no backoff: always the first interval); after the last attempt,
+        # a timer at CurrentUtcDateTime ("Dummy timer for back-compat"), then the task fails.
+        if wrapper.attempts >= max_attempts:
+            delay = timedelta(0)
+        else:
+            delay = timedelta(milliseconds=int(options.get("firstRetryIntervalInMilliseconds") or 0))
         wrapper.waiting_on_timer = True
         wrapper.children.append(self._timer(self._now + delay, wrapper))
 

@@ -1,6 +1,6 @@
-"""Run an app's workflows in-process, without HTTP, for fast deterministic tests.
+"""Run an app's workflows without HTTP, for fast deterministic tests.
 
-    async with LocalDurableHost(app_dir, virtual_clock=True) as host:
+    async with LocalDurableHost(app_dir, virtual_clock=True) as host:   # real_worker=True: in Azure's worker
         instance_id = await host.start("MyOrchestrator", {"x": 1})
         await host.advance(timedelta(hours=72))      # fires due timers at once
         record = await host.wait(instance_id)
@@ -23,8 +23,10 @@ from .app_loader import FunctionIndex, index_functions, load_app
 from .clock import Clock, VirtualClock
 from .config import DurableSettings
 from .engine import Engine
+from .rpc.functions import WorkerFunctions
 from .server import LocalHost
 from .store import InstanceRecord
+from .worker import Functions
 
 
 def free_port() -> int:
@@ -45,17 +47,30 @@ class LocalDurableHost:
         virtual_clock: bool = False,
         settings: DurableSettings | None = None,
         serve_http: bool = False,
+        real_worker: bool = False,
     ):
+        """`real_worker=True` runs the functions in Azure's Python worker library, as `python -m devhost`
+        does (it needs `app_dir`: the worker imports the app itself); otherwise they run in-process."""
+        self.settings = settings or (DurableSettings.from_host_json(app_dir) if app_dir else DurableSettings())
+        self.clock: Clock = VirtualClock() if virtual_clock else Clock()
+        self.server: LocalHost | None = None
+        self._serve_http = serve_http
+        self._worker: WorkerFunctions | None = None
+        if real_worker:
+            if app_dir is None:
+                raise ValueError("real_worker=True needs app_dir: the worker imports the app itself.")
+            self._worker = WorkerFunctions(app_dir)
+            return  # the index comes from the worker when the host starts
         if app is None:
             if app_dir is None:
                 raise ValueError("Pass app_dir or app.")
             app = load_app(app_dir)
-        self.index: FunctionIndex = index_functions(app)
-        self.settings = settings or (DurableSettings.from_host_json(app_dir) if app_dir else DurableSettings())
-        self.clock: Clock = VirtualClock() if virtual_clock else Clock()
-        self.engine = Engine(self.index, self.settings, clock=self.clock)
-        self.server: LocalHost | None = None
-        if serve_http:
+        self._assemble(index_functions(app), None)
+
+    def _assemble(self, index: FunctionIndex, functions: Functions | None) -> None:
+        self.index: FunctionIndex = index
+        self.engine = Engine(self.index, self.settings, clock=self.clock, functions=functions)
+        if self._serve_http:
             # HTTP triggers, the management API and timer triggers, on a free port: needed when
             # functions use the durableClient binding (the SDK client talks HTTP to the host).
             self.server = LocalHost(self.index, self.settings, self.engine, free_port())
@@ -68,6 +83,12 @@ class LocalDurableHost:
         return f"http://127.0.0.1:{self.server.port}"
 
     async def __aenter__(self) -> LocalDurableHost:
+        if self._worker is not None:
+            try:
+                self._assemble(await self._worker.start(), self._worker)
+            except BaseException:
+                await self._worker.close()
+                raise
         if self.server is not None:
             await self.server.start()
         else:

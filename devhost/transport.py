@@ -225,9 +225,10 @@ def local_transport() -> Any:
 
 
 def fnv1a_32(text: str) -> int:
-    """FNV-1a over the UTF-16LE bytes of `text`, as DurableTask.AzureStorage hashes instance ids."""
+    """FNV-1a over the UTF-8 bytes of `text`, as DurableTask.AzureStorage hashes instance ids
+    (Fnv1aHashHelper.ComputeHash: `(encoding ?? Encoding.UTF8).GetBytes(value)`)."""
     value = 0x811C9DC5
-    for byte in text.encode("utf-16-le"):
+    for byte in text.encode("utf-8"):
         value ^= byte
         value = (value * 0x01000193) & 0xFFFFFFFF
     return value

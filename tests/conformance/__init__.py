@@ -1,0 +1,1 @@
+"""Conformance: devhost held to the Durable extension and DurableTask sources, one test per behaviour (issue 14)."""
