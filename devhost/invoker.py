@@ -72,13 +72,12 @@ class TimerCall:
     """A timer trigger's firing: the TimerInfo the host passes, and the durableClient inputs."""
 
     past_due: bool
-    schedule_status: dict[str, str] | None = None
     client_inputs: dict[str, str] = field(default_factory=dict)
 
     def timer_info_json(self) -> str:
-        """The TimerInfo JSON the Functions host sends a timerTrigger (Schedule, ScheduleStatus, IsPastDue)."""
-        return json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": self.schedule_status,
-                           "IsPastDue": self.past_due})
+        """The TimerInfo JSON the Functions host sends a timerTrigger; devhost keeps no schedule monitor
+        state, so ScheduleStatus is null (see devhost/README.md, timer triggers)."""
+        return json.dumps({"Schedule": {"AdjustForDST": True}, "ScheduleStatus": None, "IsPastDue": self.past_due})
 
 
 @dataclass
@@ -157,7 +156,8 @@ async def invoke_activity(fn: Function, name: str, input_json: str | None, pool:
         encoded = ActivityTriggerConverter.encode(result, expected_type=None)
         return ActivityResult(result_json=encoded.value)
     except Exception as exc:
-        return activity_failure(name, exception_message(exc), "".join(traceback.format_exception(exc)))
+        failed = FunctionFailed.from_exception(exc)
+        return activity_failure(name, str(failed), failed.stack_trace)
 
 
 @dataclass
