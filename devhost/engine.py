@@ -15,20 +15,21 @@ An instance is never run by two episodes at once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from .app_loader import FunctionIndex
 from .clock import Clock
 from .config import DurableSettings
-from .history import Event, EventType, event, execution_started, parse_time
-from .shim import NonDeterminismError, ShimReplay, UnknownFunctionError, UnsupportedActionError
-from .store import RUNNING_STATES, InstanceQuery, InstanceRecord, InstanceStore, MemoryStore
+from .history import Event, EventType, event, execution_started, format_time, parse_time, to_json
+from .shim import NonDeterminismError, ShimReplay, UnsupportedActionError
+from .store import RUNNING_STATES, TERMINAL_STATES, InstanceQuery, InstanceRecord, InstanceStore, MemoryStore
 from .transport import Delivery, MemoryTransport, Message, Transport
 from .worker import Functions, InProcessFunctions
 
@@ -75,6 +76,21 @@ class EngineStats:
     episodes: int = 0
     orchestrator_cpu_seconds: float = 0.0
     activities: int = 0
+
+
+@dataclass
+class _Episode:
+    """What one run of the orchestrator decided, as the shim and DurableTask.Core read its reply."""
+
+    at: datetime  # when the reply was processed: the time of every event it adds
+    state: dict[str, Any] = field(default_factory=dict)
+    scheduled: list[Event] = field(default_factory=list)
+    custom_status: str | None = None
+    failure: str | None = None
+    done: bool = False
+    continued_as_new: bool = False
+    next_input: str | None = None  # the next generation's input (JSON text) when it continued as new
+    carryover: list[Event] = field(default_factory=list)
 
 
 @dataclass
@@ -169,7 +185,7 @@ class Engine:
         existing = await self.store.get(instance_id, history=False)
         if existing and existing.runtime_status in RUNNING_STATES and self.settings.overridable_states != "AnyState":
             raise InstanceExists(f"An Orchestration instance with the status {existing.runtime_status} already exists.")
-        await self._create(instance_id, name, input_json)
+        await self._create(instance_id, name, input_json, existing)
         return instance_id
 
     async def raise_event(self, instance_id: str, name: str, input_json: str | None) -> None:
@@ -216,7 +232,7 @@ class Engine:
         target = uuid.uuid4().hex if new_instance_id else instance_id
         if not new_instance_id and record.runtime_status in RUNNING_STATES:
             raise InstanceExists(f"An Orchestration instance with the status {record.runtime_status} already exists.")
-        await self._create(target, record.name, record.input)
+        await self._create(target, record.name, record.input, record if target == instance_id else None)
         return target
 
     async def get(self, instance_id: str, history: bool = True) -> InstanceRecord | None:
@@ -226,20 +242,23 @@ class Engine:
         return await self.store.query(query)
 
     async def purge(self, instance_id: str) -> int:
-        """Delete a finished instance's state; running ones are refused."""
-        record = await self.store.get(instance_id, history=False)
-        if record is None:
-            return 0
-        if not record.is_terminal:
-            raise InvalidRequest(
-                f"Instance '{instance_id}' is {record.runtime_status}; only finished instances are purged."
-            )
+        """Delete an instance's row, history and blobs: 1, or 0 when there is none.
+
+        Like DurableTask.AzureStorage (AzureTableTrackingStore.PurgeInstanceHistoryAsync), this checks no
+        status: the refusal of unfinished instances is the HTTP API's (HttpApiHandler, 412)."""
         return int(await self.store.delete(instance_id))
 
-    async def purge_by(self, query: InstanceQuery) -> int:
+    async def purge_by(self, created_from: datetime, created_to: datetime | None,
+                       statuses: frozenset[str] | None) -> int:
+        """Purge every instance created in [created_from, created_to] whose status is one of `statuses`.
+
+        AzureTableTrackingStore.PurgeInstanceHistoryAsync keeps only the terminal statuses of the list, and
+        an empty list means no status condition at all: every instance in the range goes, running ones too."""
+        terminal = frozenset(s for s in statuses or () if s in TERMINAL_STATES)
+        query = InstanceQuery(runtime_status=terminal or None, created_from=created_from, created_to=created_to)
         deleted = 0
         for record in await self.store.query(query):
-            if record.is_terminal and await self.store.delete(record.instance_id):
+            if await self.store.delete(record.instance_id):
                 deleted += 1
         return deleted
 
@@ -274,7 +293,8 @@ class Engine:
             raise InstanceGone(instance_id)
         return record
 
-    async def _create(self, instance_id: str, name: str, input_json: str | None) -> None:
+    async def _create(self, instance_id: str, name: str, input_json: str | None,
+                      existing: InstanceRecord | None) -> None:
         """Client start: the start message first, then the Pending row, as DurableTask.AzureStorage does.
 
         A host killed in between leaves a message that creates the instance when it comes back
@@ -282,12 +302,15 @@ class Engine:
         process runs no episode of the instance, so the row cannot overwrite a later state."""
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
+        # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync: Generation = the existing one's + 1.
+        generation = existing.generation + 1 if existing is not None else 0
         record = InstanceRecord(
             instance_id=instance_id, name=name, execution_id=execution_id, runtime_status="Pending",
-            created_time=now, last_updated_time=now, input=input_json,
+            created_time=now, last_updated_time=now, input=input_json, generation=generation,
         )
         started = execution_started(
             now, instance_id=instance_id, execution_id=execution_id, name=name, input_json=input_json,
+            generation=generation,
         )
         self._creating.add(instance_id)
         try:
@@ -360,7 +383,8 @@ class Engine:
             completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
                                Reason=reason, Details=None)
         elif fn is None:
-            reason = f"Activity function '{name}' failed: the function does not exist."
+            # TaskNonexistentActivityShim: a work item for a function this app no longer has.
+            reason = f"Activity function '{name}' failed: Activity function '{name}' does not exist."
             completion = event(EventType.TaskFailed, self.clock.now(), TaskScheduledId=scheduled["EventId"],
                                Reason=reason, Details=None)
         else:
@@ -458,7 +482,8 @@ class Engine:
         return batch + released
 
     async def _accept_start(self, record: InstanceRecord | None, messages: list[Message]) -> InstanceRecord | None:
-        """Turn an ExecutionStarted message into the execution it starts (sub-orchestrations, continue-as-new)."""
+        """Turn an ExecutionStarted message into the execution it starts (client starts and sub-orchestrations;
+        continue-as-new starts its next generation in the same work item and sends no message)."""
         started = next((m for m in messages if m.event["EventType"] == EventType.ExecutionStarted), None)
         if started is None:
             return record
@@ -468,7 +493,7 @@ class Engine:
             # created before its first checkpoint: that row lacks the parent, the start message has it.
             record.parent = record.parent or started.event.get("ParentInstance")
             return record
-        if record is not None and record.runtime_status in RUNNING_STATES and record.runtime_status != "ContinuedAsNew":
+        if record is not None and record.runtime_status in RUNNING_STATES:
             return record  # a stale start for an execution that was replaced
         now = self.clock.now()
         new = InstanceRecord(
@@ -537,7 +562,7 @@ class Engine:
 
     async def _terminate_now(self, record: InstanceRecord, reason: str | None, now: datetime) -> None:
         first_new = len(record.history)
-        output = json.dumps(reason) if reason is not None else None
+        output = reason  # the Output column and the ExecutionCompleted's Result hold the reason as the client sent it
         record.history += [
             event(EventType.OrchestratorStarted, now),
             event(EventType.ExecutionTerminated, now, Input=reason),
@@ -569,84 +594,135 @@ class Engine:
         }
 
     async def _replay(self, record: InstanceRecord, incoming: list[Event], now: datetime, first_new: int) -> None:
-        """One SDK episode over past history plus the incoming events, then send, then checkpoint."""
+        """One SDK episode over past history plus the incoming events, then send, then checkpoint.
+
+        An episode that continues as new runs the next generation's first episode at once, in the same
+        work item (TaskOrchestrationDispatcher.OnProcessWorkItemAsync's do-while loop); only the last
+        generation's history is written, so no ExecutionCompleted(ContinuedAsNew) row ever exists."""
+        outbox = _Outbox([], [], [])
         new_events = [event(EventType.OrchestratorStarted, now), *incoming]
-        history = [dict(e, IsPlayed=True) for e in record.history] + new_events
-        fn = self.index.orchestrators.get(record.name)
-        failure: str | None = None
-        state: dict[str, Any] = {"actions": [], "isDone": False}
-        scheduled: list[Event] = []
-        decision = None
-        if fn is None:
-            failure = f"The function '{record.name}' doesn't exist, is disabled, or is not an orchestrator function."
-        else:
-            payload = self._payload(record, history)
-            reply, cpu = await self.functions.orchestrator(record.name, payload)
-            self.stats.episodes += 1
-            self.stats.orchestrator_cpu_seconds += cpu
-            state = reply.state
-            try:
-                shim = ShimReplay(
-                    state.get("actions") or [], record.execution_id,
-                    activities=self._activity_names, orchestrators=self._orchestrator_names,
-                )
-                decision = shim.run(history)
-                scheduled = decision.new_events
-            except (NonDeterminismError, UnsupportedActionError, UnknownFunctionError) as exc:
-                failure = str(exc)
-            # An orchestrator error fails the instance only once nothing it awaits is still open, and once
-            # the shim has awaited every action (OutOfProcOrchestrationShim.ProcessAsyncActionsV2 awaits
-            # them in turn and checks the SDK's error only afterwards).
-            if (failure is None and reply.error is not None and decision is not None
-                    and decision.open_blocking == 0 and decision.all_actions_done):
-                failure = reply.error
-        if "customStatus" in state:
-            record.custom_status = json.dumps(state["customStatus"])
-        record.history += new_events + scheduled
-        record.last_updated_time = now
-        continue_input: str | None = None
-        if failure is not None:
-            message = failure if failure.startswith("Orchestrator function") or fn is None else (
-                f"Orchestrator function '{record.name}' failed: {failure}"
-            )
-            output = json.dumps(message)
-            record.history.append(event(
-                EventType.ExecutionCompleted, now, OrchestrationStatus="Failed", Result=output,
-                FailureDetails={"ErrorType": "OrchestrationFailureException", "ErrorMessage": message},
-            ))
-            self._finish(record, "Failed", output, now)
-        elif state.get("isDone") and decision is not None and decision.open_blocking == 0 and decision.all_actions_done:
-            if decision.continue_as_new is not None:
-                continue_input = decision.continue_as_new.get("input")
-                record.history.append(event(
-                    EventType.ExecutionCompleted, now, OrchestrationStatus="ContinuedAsNew", Result=continue_input,
-                ))
-                record.runtime_status = "ContinuedAsNew"
-                record.last_updated_time = now
-            else:
-                output = json.dumps(state.get("output"))
-                record.history.append(
-                    event(EventType.ExecutionCompleted, now, OrchestrationStatus="Completed", Result=output)
-                )
-                self._finish(record, "Completed", output, now)
-        else:
-            record.runtime_status = "Running"
-        record.history.append(event(EventType.OrchestratorCompleted, now))
-        outbox = self._outbox(record, scheduled, now)
-        if record.runtime_status == "ContinuedAsNew":
-            new_execution = uuid.uuid4().hex
-            outbox.control.append(Message(record.instance_id, execution_started(
-                now, instance_id=record.instance_id, execution_id=new_execution, name=record.name,
-                input_json=continue_input, parent=record.parent,
-            ), new_execution))
-        elif record.is_terminal:
-            failed = record.runtime_status == "Failed"
-            outbox.control += self._parent_notice(record, failed=failed,
-                                                  reason=json.loads(record.output) if failed else None)
+        continued = False
+        carried_status: str | None = None  # TaskOrchestrationDispatcher's carryOverStatus
+        while True:
+            episode = await self._episode(record, new_events, now)
+            record.history += new_events + episode.scheduled
+            self._outbox(record, episode.scheduled, outbox)
+            if not episode.continued_as_new:
+                self._conclude(record, episode, carried_status)
+                break
+            carried_status = episode.custom_status or carried_status
+            record = self._next_generation(record, episode, carried_status)
+            new_events, record.history, now = record.history, [], episode.at
+            continued = True
+        if record.is_terminal:
+            outbox.control += self._parent_notice(record, failed=record.runtime_status == "Failed",
+                                                  reason=record.output)
         await self._send(outbox)
-        await self.store.save(record, first_new)
+        if continued:
+            await self.store.continue_as_new(record)
+        else:
+            await self.store.save(record, first_new)
         if record.is_terminal:
             self._notify_completion(record.instance_id)
+
+    async def _episode(self, record: InstanceRecord, new_events: list[Event], now: datetime) -> _Episode:
+        """Run the orchestrator over the history plus `new_events` and replay its actions as the shim does."""
+        history = [dict(e, IsPlayed=True) for e in record.history] + new_events
+        fn = self.index.orchestrators.get(record.name)
+        if fn is None or self.index.is_disabled(fn):
+            # OrchestrationMiddleware: a warning, then TaskOrchestrationShim fails the instance with it.
+            message = self._unknown_orchestrator(record.name)
+            logging.getLogger("Host.Triggers.DurableTask").warning(
+                "%s. InstanceId: %s. Function: %s.", message, record.instance_id, record.name)
+            return _Episode(at=max(self.clock.now(), now), failure=message)
+        reply, cpu = await self.functions.orchestrator(record.name, self._payload(record, history))
+        # DurableTask.Core stamps every event it builds from the reply with DateTime.UtcNow (HistoryEvent's
+        # constructor), after the orchestrator ran: not with this episode's OrchestratorStarted time.
+        at = max(self.clock.now(), now)
+        self.stats.episodes += 1
+        self.stats.orchestrator_cpu_seconds += cpu
+        state = reply.state
+        episode = _Episode(at=at, state=state)
+        # OutOfProcOrchestrationShim.ScheduleDurableTaskEvents: SetCustomStatus only when the SDK sent one.
+        if state.get("customStatus") is not None:
+            episode.custom_status = to_json(state["customStatus"])
+        try:
+            decision = ShimReplay(
+                state.get("actions") or [], record.execution_id,
+                activities=self._activity_names, orchestrators=self._orchestrator_names,
+            ).run(history)
+        except (NonDeterminismError, UnsupportedActionError) as exc:
+            episode.failure = str(exc)
+            return episode
+        for name in decision.unknown_functions:
+            log.warning("%s: the orchestrator called '%s', which this app does not define. The Durable extension "
+                        "drops that call without a word and the instance waits for it for good.",
+                        record.instance_id, name)
+        episode.scheduled = [dict(e, Timestamp=format_time(at)) for e in decision.new_events]
+        # The shim awaits every action before it looks at the SDK's error or output
+        # (OutOfProcOrchestrationShim.ScheduleDurableTaskEvents after ProcessAsyncActionsV2).
+        settled = decision.open_blocking == 0 and decision.all_actions_done
+        if settled and reply.error is not None:
+            episode.failure = reply.error
+        elif settled and state.get("isDone"):
+            episode.done = True
+            if decision.continue_as_new is not None:
+                episode.continued_as_new = True
+                episode.next_input = decision.continue_as_new.get("input")
+                episode.carryover = decision.carryover
+        return episode
+
+    def _unknown_orchestrator(self, name: str) -> str:
+        """DurableTaskExtension.GetInvalidOrchestratorFunctionMessage."""
+        message = (f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function. "
+                   "Additional info: ")
+        known = [n for n, fn in self.index.orchestrators.items() if not self.index.is_disabled(fn)]
+        if known:
+            return message + "The following are the known orchestrator functions: '" + "', '".join(known) + "'."
+        return message + "No orchestrator functions are currently registered!"
+
+    def _conclude(self, record: InstanceRecord, episode: _Episode, carried_status: str | None) -> None:
+        """The episode's end: Failed, Completed or still Running; custom status as the provider writes it."""
+        at = episode.at
+        record.custom_status = episode.custom_status if episode.custom_status is not None else carried_status
+        record.last_updated_time = at
+        if episode.failure is not None:
+            # TaskOrchestrationShim / OutOfProcOrchestrationShim: "Orchestrator function '<name>' failed: <error>";
+            # ExecutionCompleted.Result and the Output column hold it raw. Without ErrorPropagationMode.
+            # UseFailureDetails (the extension's default) FailureDetails stays null.
+            message = episode.failure
+            if not message.startswith("Orchestrator function"):
+                message = f"Orchestrator function '{record.name}' failed: {message}"
+            record.history.append(event(EventType.ExecutionCompleted, at, OrchestrationStatus="Failed", Result=message))
+            self._finish(record, "Failed", message, at)
+        elif episode.done:
+            output = to_json(episode.state.get("output"))
+            record.history.append(event(EventType.ExecutionCompleted, at, OrchestrationStatus="Completed",
+                                        Result=output))
+            self._finish(record, "Completed", output, at)
+        else:
+            record.runtime_status = "Running"
+        # TaskOrchestrationDispatcher: an OrchestratorCompleted unless the history already ends with one.
+        if not record.history or record.history[-1]["EventType"] != EventType.OrchestratorCompleted:
+            record.history.append(event(EventType.OrchestratorCompleted, at))
+
+    def _next_generation(self, record: InstanceRecord, episode: _Episode, carried_status: str | None) -> InstanceRecord:
+        """TaskOrchestrationDispatcher after ContinueAsNew: a new execution whose history opens with
+        OrchestratorStarted, the new ExecutionStarted, the carried-over events and OrchestratorCompleted. The
+        custom status carries over until the new generation sets one; CreatedTime is the new start's time;
+        Generation counts re-creations of the instance id, not continuations, so it stays."""
+        at = episode.at
+        execution_id = uuid.uuid4().hex
+        started = execution_started(at, instance_id=record.instance_id, execution_id=execution_id, name=record.name,
+                                    input_json=episode.next_input, parent=record.parent,
+                                    generation=None)
+        return dataclasses.replace(
+            record, execution_id=execution_id, runtime_status="Running", created_time=at, last_updated_time=at,
+            input=episode.next_input, custom_status=carried_status,
+            history=[event(EventType.OrchestratorStarted, at), started,
+                     *(dict(e, IsPlayed=False) for e in episode.carryover),
+                     event(EventType.OrchestratorCompleted, at)],
+        )
 
     def _finish(self, record: InstanceRecord, status: str, output: str | None, now: datetime) -> None:
         record.runtime_status = status
@@ -654,9 +730,8 @@ class Engine:
         record.completed_time = now
         record.last_updated_time = now
 
-    def _outbox(self, record: InstanceRecord, scheduled: list[Event], now: datetime) -> _Outbox:
-        """Messages for the work an episode scheduled."""
-        outbox = _Outbox([], [], [])
+    def _outbox(self, record: InstanceRecord, scheduled: list[Event], outbox: _Outbox) -> None:
+        """Add the messages for the work an episode scheduled to `outbox`."""
         for item in scheduled:
             kind = item["EventType"]
             if kind == EventType.TaskScheduled:
@@ -666,8 +741,7 @@ class Engine:
                 fired = event(EventType.TimerFired, fire_at, TimerId=item["EventId"], FireAt=item["FireAt"])
                 outbox.timers.append((fire_at, Message(record.instance_id, fired, record.execution_id)))
             elif kind == EventType.SubOrchestrationInstanceCreated:
-                outbox.control.append(self._child_start(record, item, now))
-        return outbox
+                outbox.control.append(self._child_start(record, item, parse_time(item["Timestamp"])))
 
     def _child_start(self, parent: InstanceRecord, created: Event, now: datetime) -> Message:
         parent_info = {

@@ -6,6 +6,7 @@ carries `EventId`, `IsPlayed` and `Timestamp` (see durable-host-protocol.md).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from enum import IntEnum
 from typing import Any
@@ -57,6 +58,22 @@ def parse_time(text: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def to_json(value: Any) -> str:
+    """JSON text as Newtonsoft writes it for the extension and DurableTask (no spaces, non-ASCII kept)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_json_or_text(text: str | None) -> Any:
+    """A stored value as the status API shows it (DurableClient.ParseToJToken): trimmed, parsed as JSON,
+    and the raw text when it is not JSON (a failed or terminated instance's Output)."""
+    if text is None or not text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()
+
+
 def event(kind: EventType, at: datetime, event_id: int = -1, **fields: Any) -> Event:
     """One history event; `fields` are the event's own PascalCase properties."""
     return {"EventType": int(kind), "EventId": event_id, "IsPlayed": False, "Timestamp": format_time(at), **fields}
@@ -71,6 +88,7 @@ def execution_started(
     input_json: str | None,
     parent: dict[str, Any] | None = None,
     version: str = "",
+    generation: int | None = 0,
 ) -> Event:
     """The event that opens an execution; `input_json` is the raw JSON text of the input."""
     return event(
@@ -82,7 +100,7 @@ def execution_started(
         Version=version,
         Input=input_json,
         Tags=None,
-        Generation=0,
+        Generation=generation,
         ScheduledStartTime=None,
     )
 

@@ -19,6 +19,7 @@ from azure.functions import meta
 from azure.functions.durable_functions import ActivityTriggerConverter
 
 from .app_loader import Function
+from .failure_details import activity_failure_details
 from .shim import parse_reply
 
 OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
@@ -138,9 +139,12 @@ def friendly_message(rpc_message: str) -> str | None:
 
 def activity_failure(name: str, message: str, stack_trace: str) -> ActivityResult:
     """A failed activity as the extension's TaskActivityShim reports it: TaskFailed with the reason
-    `Activity function '<name>' failed: <friendly message>` (so `failed:  ValueError: ...`, two spaces)."""
-    friendly = friendly_message(rpc_exception_text(message, stack_trace))
-    return ActivityResult(failure_reason=f"Activity function '{name}' failed: {friendly}", failure_details=stack_trace)
+    `Activity function '<name>' failed: <friendly message>` (so `failed:  ValueError: ...`, two spaces)
+    and the serialized exception as Details."""
+    rpc_message = rpc_exception_text(message, stack_trace)
+    friendly = friendly_message(rpc_message) or message
+    return ActivityResult(failure_reason=f"Activity function '{name}' failed: {friendly}",
+                          failure_details=activity_failure_details(friendly, rpc_message))
 
 
 async def invoke_activity(fn: Function, name: str, input_json: str | None, pool: Executor) -> ActivityResult:

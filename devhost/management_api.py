@@ -17,7 +17,7 @@ from aiohttp import web
 
 from .client_binding import RPC_PATH, WEBHOOK_PATH, management_urls
 from .engine import Engine, InstanceExists, InstanceGone, InstanceNotFound, InvalidOperation, InvalidRequest
-from .history import EventType, parse_time
+from .history import EventType, parse_json_or_text, parse_time
 from .store import InstanceQuery, InstanceRecord
 
 PAGE_SIZE = 100
@@ -61,15 +61,6 @@ def _flag(request: web.Request, name: str, default: bool = False) -> bool:
     return value.strip().lower() in ("true", "1", "yes")
 
 
-def _value(text: str | None) -> Any:
-    if text is None or text == "":
-        return None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _time(moment: datetime | None) -> str | None:
     return moment.strftime(STATUS_TIME_FORMAT) if moment else None
 
@@ -87,7 +78,7 @@ def history_events(record: InstanceRecord, show_output: bool, show_input: bool) 
         if kind == EventType.ExecutionStarted:
             entry["FunctionName"] = item.get("Name")
             if show_input:
-                entry["Input"] = _value(item.get("Input"))
+                entry["Input"] = parse_json_or_text(item.get("Input"))
         elif kind in (EventType.TaskCompleted, EventType.TaskFailed,
                       EventType.SubOrchestrationInstanceCompleted, EventType.SubOrchestrationInstanceFailed):
             origin = scheduled.get(item.get("TaskScheduledId"), {})
@@ -99,19 +90,19 @@ def history_events(record: InstanceRecord, show_output: bool, show_input: bool) 
                 entry["Reason"] = item.get("Reason")
                 entry["Details"] = item.get("Details")
             elif show_output:
-                entry["Result"] = _value(item.get("Result"))
+                entry["Result"] = parse_json_or_text(item.get("Result"))
         elif kind in (EventType.TimerCreated, EventType.TimerFired):
             entry["FireAt"] = item.get("FireAt")
         elif kind == EventType.EventRaised:
             entry["Name"] = item.get("Name")
             if show_input:
-                entry["Input"] = _value(item.get("Input"))
+                entry["Input"] = parse_json_or_text(item.get("Input"))
         elif kind == EventType.ExecutionCompleted:
             entry["OrchestrationStatus"] = item.get("OrchestrationStatus")
             if show_output:
-                entry["Result"] = _value(item.get("Result"))
+                entry["Result"] = parse_json_or_text(item.get("Result"))
         elif kind in (EventType.ExecutionTerminated,):
-            entry["Input"] = _value(item.get("Input"))
+            entry["Input"] = parse_json_or_text(item.get("Input"))
         elif kind in (EventType.ExecutionSuspended, EventType.ExecutionResumed):
             entry["Reason"] = item.get("Reason")
         shown.append(entry)
@@ -125,9 +116,9 @@ def status_body(record: InstanceRecord, *, show_input: bool = True, show_history
         "name": record.name,
         "instanceId": record.instance_id,
         "runtimeStatus": record.runtime_status,
-        "input": _value(record.input) if show_input else None,
-        "customStatus": _value(record.custom_status),
-        "output": _value(record.output),
+        "input": parse_json_or_text(record.input) if show_input else None,
+        "customStatus": parse_json_or_text(record.custom_status),
+        "output": parse_json_or_text(record.output),
         "createdTime": _time(record.created_time),
         "lastUpdatedTime": _time(record.last_updated_time),
     }
@@ -205,7 +196,7 @@ class ManagementApi:
         while True:
             record = await self.engine.get(instance_id, history=False)
             if record is not None and record.runtime_status == "Completed":
-                return _json(200, _value(record.output))
+                return _json(200, parse_json_or_text(record.output))
             if record is not None and record.runtime_status in ("Failed", "Terminated", "Canceled"):
                 return _json(200, status_body(record))
             remaining = deadline - asyncio.get_running_loop().time()
@@ -280,18 +271,30 @@ class ManagementApi:
         return _json(200, [status_body(r, show_input=show_input) for r in page], headers)
 
     async def purge(self, request: web.Request) -> web.Response:
-        try:
-            deleted = await self.engine.purge(request.match_info["instance_id"])
-        except InvalidRequest as exc:
-            return _error(400, str(exc))
-        if not deleted:
-            return web.Response(status=404)
-        return _json(200, {"instancesDeleted": deleted})
+        """HandleDeleteHistoryByIdRequestAsync (with the status check of extension PR #3311): 404 for an
+        unknown id, 412 with a JSON string for an instance that has not finished, else 200 with the count.
+        Ids starting with '@' (entities) skip both checks and answer 200 with 0 or 1."""
+        instance_id = request.match_info["instance_id"]
+        if not instance_id.startswith("@"):
+            record = await self.engine.get(instance_id, history=False)
+            if record is None:
+                return web.Response(status=404)
+            if not record.is_terminal:
+                return _json(412, "Only orchestrations in a terminal state can be purged, but the orchestration "
+                                  f"with instance ID {instance_id} has status {record.runtime_status}")
+        return _json(200, {"instancesDeleted": await self.engine.purge(instance_id)})
 
     async def purge_by(self, request: web.Request) -> web.Response:
-        if not request.query.get("createdTimeFrom"):
-            return _error(400, "createdTimeFrom is required to purge instances by filter.")
-        deleted = await self.engine.purge_by(self._filter(request))
+        """HandleDeleteHistoryWithFiltersRequestAsync: createdTimeFrom is required (400 with a JSON string),
+        createdTimeTo defaults to now, runtimeStatus values are parsed case-sensitively and unknown ones dropped,
+        instanceIdPrefix is not read; 404 when nothing was deleted."""
+        created_from = self._time_filter(request, "createdTimeFrom", lenient=True)
+        if created_from is None:
+            return _json(400, "Please provide value for 'createdTimeFrom' parameter.")
+        created_to = self._time_filter(request, "createdTimeTo", lenient=True) or self.engine.clock.now()
+        statuses = frozenset(s.strip() for s in ",".join(request.query.getall("runtimeStatus", [])).split(",")
+                             if s.strip() in RUNTIME_STATUSES)
+        deleted = await self.engine.purge_by(created_from, created_to, statuses)
         if not deleted:
             return web.Response(status=404)
         return _json(200, {"instancesDeleted": deleted})

@@ -46,13 +46,13 @@ UNSUPPORTED = {
     ActionType.CallHttp: "call_http (durable HTTP)",
 }
 
-# Which history event confirms which kind of scheduled work.
-_SCHEDULING_EVENT = {
-    "activity": EventType.TaskScheduled,
-    "suborchestration": EventType.SubOrchestrationInstanceCreated,
-    "timer": EventType.TimerCreated,
+# The SDK's calls of functions, by the kind of function they call.
+_CALLS = {
+    ActionType.CallActivity: "activity",
+    ActionType.CallActivityWithRetry: "activity",
+    ActionType.CallSubOrchestrator: "suborchestration",
+    ActionType.CallSubOrchestratorWithRetry: "suborchestration",
 }
-
 
 class NonDeterminismError(Exception):
     """Replayed actions no longer match the recorded history."""
@@ -60,10 +60,6 @@ class NonDeterminismError(Exception):
 
 class UnsupportedActionError(Exception):
     """The orchestrator used an API the local host does not implement."""
-
-
-class UnknownFunctionError(Exception):
-    """The orchestrator called an activity or orchestrator the app does not define."""
 
 
 @dataclass(eq=False)
@@ -90,6 +86,11 @@ class EpisodeDecision:
     open_blocking: int
     continue_as_new: dict[str, Any] | None
     all_actions_done: bool
+    # EventRaised events processed after ContinueAsNew: they open the next generation (the Azure Storage
+    # provider's default EventBehaviourForContinueAsNew is Carryover; TaskOrchestrationContext.HandleEventRaisedEvent).
+    carryover: list[Event] = field(default_factory=list)
+    # Calls of activities or orchestrators the app does not define (their tasks faulted and were swallowed).
+    unknown_functions: list[str] = field(default_factory=list)
 
 
 class ShimReplay:
@@ -115,6 +116,8 @@ class ShimReplay:
         self._waiters: dict[str, deque[_Task]] = defaultdict(deque)
         self._buffered: dict[str, int] = defaultdict(int)
         self._continue_as_new: dict[str, Any] | None = None
+        self._carryover: list[Event] = []
+        self._unknown: list[str] = []
 
     # -- public -------------------------------------------------------------
 
@@ -128,7 +131,8 @@ class ShimReplay:
             if not task.done and task.kind in ("activity", "suborchestration", "timer")
         )
         all_done = self._next_action >= len(self._actions) and (self._current is None or self._current.done)
-        return EpisodeDecision(new_events, open_blocking, self._continue_as_new, all_done)
+        return EpisodeDecision(new_events, open_blocking, self._continue_as_new, all_done,
+                               self._carryover, self._unknown)
 
     # -- history ------------------------------------------------------------
 
@@ -147,7 +151,10 @@ class ShimReplay:
         elif kind == EventType.TimerFired:
             self._complete(item.get("TimerId"), failed=False)
         elif kind == EventType.EventRaised:
-            self._raise(item.get("Name") or "")
+            if self._continue_as_new is not None:
+                self._carryover.append(item)
+            else:
+                self._raise(item.get("Name") or "")
 
     def _confirm(self, item: Event) -> None:
         seq = item["EventId"]
@@ -195,13 +202,13 @@ class ShimReplay:
                 f"{UNSUPPORTED[kind]} are not supported by the local host (devhost); "
                 "run this app with the Azure Functions host (`func start`)."
             )
-        if kind == ActionType.CallActivity:
-            return self._schedule("activity", action, parent)
-        if kind == ActionType.CallSubOrchestrator:
-            return self._schedule("suborchestration", action, parent)
-        if kind in (ActionType.CallActivityWithRetry, ActionType.CallSubOrchestratorWithRetry):
+        if kind in _CALLS:
+            inner = _CALLS[kind]
+            if (action.get("functionName") or "") not in self._known[inner]:
+                return self._faulted(inner, action, parent)
+            if kind in (ActionType.CallActivity, ActionType.CallSubOrchestrator):
+                return self._schedule(inner, action, parent)
             wrapper = _Task("retry", parent=parent, action=action, attempts=1)
-            inner = "activity" if kind == ActionType.CallActivityWithRetry else "suborchestration"
             wrapper.name = inner
             wrapper.children.append(self._schedule(inner, action, wrapper))
             return wrapper
@@ -231,17 +238,16 @@ class ShimReplay:
             compound.done = True
         return compound
 
+    def _faulted(self, kind: str, action: dict[str, Any], parent: _Task | None) -> _Task:
+        """A call of a function the app does not define. DurableOrchestrationContext.CallDurableTaskFunctionAsync
+        throws ArgumentException from ThrowIfFunctionDoesNotExist before it schedules anything (no sequence
+        number is used), inside an async method: the task is faulted. OutOfProcOrchestrationShim.
+        ProcessAsyncActionsV2 awaits it in a try/catch that "silently ignores exceptions thrown by user code"
+        and goes on with the next action; no failure reaches history, so the SDK waits for it for good."""
+        self._unknown.append(action.get("functionName") or "")
+        return _Task(kind, parent=parent, name=action.get("functionName"), done=True, failed=True)
+
     def _schedule(self, kind: str, action: dict[str, Any], parent: _Task | None) -> _Task:
-        name = action.get("functionName") or ""
-        known = self._known[kind]
-        if name not in known:
-            label = "an activity" if kind == "activity" else "an orchestrator"
-            listing = ", ".join(f"'{item}'" for item in sorted(known))
-            raise UnknownFunctionError(
-                f"The function '{name}' doesn't exist, is disabled, or is not {label} function. "
-                f"Additional info: the following are the known {kind.replace('suborchestration', 'orchestrator')}"
-                f" functions: {listing}."
-            )
         seq = self._take_seq()
         task = _Task(kind, parent=parent, seq=seq, name=action.get("functionName"))
         self._by_seq[seq] = task

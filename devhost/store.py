@@ -34,6 +34,7 @@ class InstanceRecord:
     custom_status: str | None = None
     completed_time: datetime | None = None
     parent: dict[str, Any] | None = None
+    generation: int = 0  # how often the instance id was started anew (DurableTask.AzureStorage's Generation)
     history: list[Event] = field(default_factory=list)
 
     @property
@@ -80,6 +81,10 @@ class InstanceStore(Protocol):
     async def save(self, record: InstanceRecord, first_new_event: int) -> None:
         """Append `record.history[first_new_event:]` and update the instance's columns."""
 
+    async def continue_as_new(self, record: InstanceRecord) -> None:
+        """The next generation of an instance (ContinueAsNew): its execution becomes the current one, its
+        history is written from the first row and the instance's columns are updated, not replaced."""
+
     async def delete(self, instance_id: str) -> bool:
         """Remove the instance and all its history; False when there was none."""
 
@@ -111,6 +116,9 @@ class MemoryStore:
     async def save(self, record: InstanceRecord, first_new_event: int = 0) -> None:
         async with self._lock:
             self._records[record.instance_id] = record.copy()
+
+    async def continue_as_new(self, record: InstanceRecord) -> None:
+        await self.save(record)
 
     async def delete(self, instance_id: str) -> bool:
         async with self._lock:

@@ -228,7 +228,8 @@ class TableInstanceStore:
             record.output = completed.get("Result")
             record.completed_time = parse_time(completed["Timestamp"])
         record.last_updated_time = parse_time(completed["Timestamp"])
-        await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.REPLACE)
+        # UpdateInstanceStatusForCompletedOrchestrationAsync: InsertOrMerge.
+        await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.MERGE)
 
     async def query(self, query: InstanceQuery) -> list[InstanceRecord]:
         clauses: list[str] = []
@@ -264,10 +265,20 @@ class TableInstanceStore:
     # -- writes ---------------------------------------------------------------------------
 
     async def create(self, record: InstanceRecord) -> None:
-        """A new execution: the sentinel points at it, the Instances row is replaced.
+        """A new execution: the sentinel points at it, the Instances row is replaced
+        (`SetNewExecutionAsync`: Output, CustomStatus and CompletedTime of an earlier run are dropped).
 
         Blobs of the execution it replaces are deleted once the new execution is in place
         (rows of that execution stay behind, as with the real provider)."""
+        await self._new_execution(record, UpdateMode.REPLACE)
+
+    async def continue_as_new(self, record: InstanceRecord) -> None:
+        """The next generation: written as `UpdateStateAsync` writes it, history rows from 0 (replacing the
+        rows of the same keys; the rest of the old generation stays behind under its ExecutionId) and the
+        Instances row merged (InsertOrMerge), so Tags, ScheduledStartTime and Generation are kept."""
+        await self._new_execution(record, UpdateMode.MERGE)
+
+    async def _new_execution(self, record: InstanceRecord, mode: UpdateMode) -> None:
         key = sanitize_key(record.instance_id)
         self._cache.pop(record.instance_id, None)
         replaced = [blob.name async for blob in self._container.list_blobs(name_starts_with=f"{key}/history-")]
@@ -276,7 +287,7 @@ class TableInstanceStore:
         self._sentinel_etags[record.instance_id] = result["etag"]
         if record.history:
             await self._append(record, 0)
-        await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.REPLACE)
+        await self._instances.upsert_entity(await self._instance_row(record), mode=mode)
         await self._delete_blobs(replaced)
         self._remember(record)
 
@@ -284,7 +295,8 @@ class TableInstanceStore:
         self._cache.pop(record.instance_id, None)  # forgotten unless the whole write succeeds
         if len(record.history) > first_new_event:
             await self._append(record, first_new_event)
-        await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.REPLACE)
+        # UpdateStateAsync: InsertOrMerge, so columns it does not write (Tags, ScheduledStartTime) are kept.
+        await self._instances.upsert_entity(await self._instance_row(record), mode=UpdateMode.MERGE)
         self._remember(record)
 
     async def delete(self, instance_id: str) -> bool:
@@ -353,16 +365,19 @@ class TableInstanceStore:
             "PartitionKey": key, "RowKey": "", "Name": record.name, "Version": "",
             "CreatedTime": record.created_time, "LastUpdatedTime": record.last_updated_time,
             "RuntimeStatus": record.runtime_status, "ExecutionId": record.execution_id,
-            "Generation": 0, "TaskHubName": self.hub,
+            "Generation": record.generation, "TaskHubName": self.hub,
         }
         if record.completed_time:
             row["CompletedTime"] = record.completed_time
-        for column, value in (("Input", record.input), ("Output", record.output),
-                              ("CustomStatus", record.custom_status)):
+        for column, value in (("Input", record.input), ("Output", record.output)):
             if value is None:
                 continue
             row[column] = await self._instance_blob_url(record.instance_id, key, column, value) \
                 if too_large(value) else value
+        if record.runtime_status != "Pending":
+            # UpdateStateAsync writes `newRuntimeState.Status ?? "null"` at every checkpoint, never to a blob;
+            # a new execution's row (SetNewExecutionAsync) has no CustomStatus.
+            row["CustomStatus"] = record.custom_status if record.custom_status is not None else "null"
         return row
 
     async def _instance_blob_url(self, instance_id: str, key: str, column: str, value: str) -> str:
@@ -379,8 +394,9 @@ class TableInstanceStore:
     async def _record(self, row: Any) -> InstanceRecord:
         instance_id = unsanitize_key(row["PartitionKey"])
         values = {}
-        for column in ("Input", "Output", "CustomStatus"):
+        for column in ("Input", "Output"):
             values[column] = await self._instance_value(instance_id, row, column)
+        values["CustomStatus"] = row.get("CustomStatus")
         return InstanceRecord(
             instance_id=instance_id,
             name=row.get("Name", ""),
@@ -389,7 +405,9 @@ class TableInstanceStore:
             created_time=_utc(row.get("CreatedTime")),
             last_updated_time=_utc(row.get("LastUpdatedTime")),
             completed_time=_utc(row["CompletedTime"]) if row.get("CompletedTime") else None,
-            input=values["Input"], output=values["Output"], custom_status=values["CustomStatus"],
+            input=values["Input"], output=values["Output"],
+            custom_status=None if values["CustomStatus"] in (None, "null") else values["CustomStatus"],
+            generation=int(_plain(row.get("Generation")) or 0),
         )
 
     async def _instance_value(self, instance_id: str, row: Any, column: str) -> str | None:

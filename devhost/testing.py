@@ -23,6 +23,7 @@ from .app_loader import FunctionIndex, index_functions, load_app
 from .clock import Clock, VirtualClock
 from .config import DurableSettings
 from .engine import Engine
+from .history import parse_json_or_text
 from .rpc.functions import WorkerFunctions
 from .server import LocalHost
 from .store import InstanceRecord
@@ -134,5 +135,5 @@ class LocalDurableHost:
 
     @staticmethod
     def output(record: InstanceRecord) -> Any:
-        """The instance's output as a Python value."""
-        return json.loads(record.output) if record.output is not None else None
+        """The instance's output as the status API shows it: a JSON value, or the raw text of a failure."""
+        return parse_json_or_text(record.output)

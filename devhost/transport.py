@@ -19,6 +19,7 @@ A received message is a `Delivery`; the engine acks it when done with it.
 from __future__ import annotations
 
 import asyncio
+import base64
 import collections
 import gzip
 import heapq
@@ -26,17 +27,16 @@ import itertools
 import json
 import logging
 import math
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from . import message_data
 from .clock import Clock
-from .history import Event
+from .history import Event, to_json
 
 log = logging.getLogger("devhost.transport")
 
-LARGE_MESSAGE_BYTES = 45 * 1024
 MAX_VISIBILITY_DELAY = timedelta(days=7) - timedelta(minutes=1)
 QUEUE_API_VERSION = "2025-11-05"  # Azurite 3.35 rejects newer service versions without --skipApiVersionCheck
 
@@ -348,33 +348,29 @@ class AzureQueueTransport:
     # -- encoding -----------------------------------------------------------------------------
 
     async def _encode(self, message: Message) -> tuple[str, str | None]:
-        body = {
-            "TaskMessage": {
-                "Event": message.event,
-                "OrchestrationInstance": {"InstanceId": message.instance_id, "ExecutionId": message.execution_id},
-            },
-            "CompressedBlobName": None,
-            "MessageId": uuid.uuid4().hex,
-        }
-        text = json.dumps(body)
-        if len(text.encode()) <= LARGE_MESSAGE_BYTES:
+        """The message as DurableTask.AzureStorage writes it (message_data); a large one goes to a blob."""
+        data = message_data.encode(message.instance_id, message.execution_id, message.event)
+        text = to_json(data)
+        if len(text.encode()) <= message_data.LARGE_MESSAGE_BYTES:
             return text, None
-        blob_name = f"{message.instance_id}/message-{body['MessageId']}.json.gz"
+        blob_name = message_data.blob_name(data)
         await self._blobs.get_blob_client(self.large_container, blob_name).upload_blob(
-            gzip.compress(json.dumps(body["TaskMessage"]).encode()), overwrite=True,
+            gzip.compress(text.encode()), overwrite=True,
         )
-        pointer = {"TaskMessage": None, "CompressedBlobName": blob_name, "MessageId": body["MessageId"]}
-        return json.dumps(pointer), blob_name
+        return to_json(message_data.pointer(blob_name)), blob_name
 
     async def _decode(self, text: str) -> tuple[Message, str | None]:
+        """A queue message in the provider's format (plain JSON, or base64 as its reader also accepts)."""
+        if not text.lstrip().startswith("{"):
+            text = base64.b64decode(text).decode("utf-8")
         body = json.loads(text)
         blob_name = body.get("CompressedBlobName")
         task = body.get("TaskMessage")
         if blob_name:
             downloader = await self._blobs.get_blob_client(self.large_container, blob_name).download_blob()
-            task = json.loads(gzip.decompress(await downloader.readall()))
-        instance = task["OrchestrationInstance"]
-        return Message(instance["InstanceId"], task["Event"], instance.get("ExecutionId")), blob_name
+            task = json.loads(gzip.decompress(await downloader.readall()))["TaskMessage"]
+        instance_id, execution_id, item = message_data.decode_task_message(task)
+        return Message(instance_id, item, execution_id), blob_name
 
     # -- sending ------------------------------------------------------------------------------
 

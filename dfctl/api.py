@@ -167,6 +167,8 @@ def _error_text(response: requests.Response) -> str:
         body = response.json()
     except ValueError:
         return response.text.strip()[:300]
+    if isinstance(body, str):  # the management API's answers made with CreateResponse(status, "text")
+        return body
     if isinstance(body, dict):
         message = body.get("error") or body.get("Message") or body.get("message")
         if message:

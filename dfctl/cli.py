@@ -23,6 +23,9 @@ from dfctl.errors import EXIT_CODES_HELP, CliError
 
 TERMINAL = frozenset({"Completed", "Failed", "Terminated", "Canceled"})
 FINISHED_STATUSES = ["Completed", "Failed", "Terminated"]
+# The statuses a purge by filter acts on: the provider drops every other one from the list, and a list left
+# empty purges every instance in the time range, running ones too (AzureTableTrackingStore).
+PURGEABLE_STATUSES = (*FINISHED_STATUSES, "Canceled")
 STATUSES = ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended", "Canceled")
 DEFAULT_INPUT_CONTAINER = "batch-input"
 
@@ -162,8 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
         "purge", "purge the history of one finished instance, or of finished instances by filter",
         [app, output], cmd_purge,
         description="Purge one instance (INSTANCE_ID) or every instance created in a time range "
-                    "(--created-from, optionally --created-to), by default only Completed, Failed and "
-                    "Terminated ones (--status to choose).")
+                    "(--created-from, optionally --created-to). It deletes the instance's row, its history and "
+                    "its large-message blobs. It never deletes an instance that has not finished: the "
+                    "management API refuses one by id (412), and by filter dfctl always sends the finished "
+                    "statuses (Completed, Failed, Terminated by default; --status picks among them and "
+                    "Canceled). It does not delete your business data (orders, reports, blobs).")
     purge.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?")
     _filters(purge, prefix=False)
 
@@ -538,7 +544,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
         response = client.purge(args.instance_id)
         if response.status_code == 404:
             raise CliError(f"No instance {args.instance_id}.", errors.NOT_FOUND)
-        if response.status_code == 400:
+        if response.status_code in (400, 412):
             from dfctl.api import _error_text
 
             raise CliError(f"Cannot purge {args.instance_id}: {_error_text(response)}", errors.REFUSED)
@@ -551,6 +557,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
         raise CliError("Give INSTANCE_ID, or --created-from (and optionally --created-to, --status) to purge "
                        "by filter.", errors.USAGE)
     statuses = _statuses(args.status) or FINISHED_STATUSES
+    unfinished = [s for s in statuses if s not in PURGEABLE_STATUSES]
+    if unfinished:
+        # The API would drop these and, with no status left, purge every instance in the range.
+        raise CliError(f"Only finished instances are purged ({', '.join(PURGEABLE_STATUSES)}); "
+                       f"not {', '.join(unfinished)}. Terminate an instance first to purge it.", errors.USAGE)
     response = client.purge_by(created_from=iso(parse_moment(args.created_from)) or "",
                                created_to=iso(parse_moment(args.created_to)), statuses=statuses)
     if response.status_code == 404:

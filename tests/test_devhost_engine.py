@@ -22,7 +22,7 @@ async def test_chaining_history_has_the_real_shape() -> None:
         record = await host.wait(instance_id)
     assert record.runtime_status == "Completed"
     assert host.output(record) == "Hello Hello Tokyo"
-    assert record.custom_status == '{"done": 2}'
+    assert record.custom_status == '{"done":2}'  # as Newtonsoft writes it (tests/conformance)
     assert kinds(record) == [
         "OrchestratorStarted", "ExecutionStarted", "TaskScheduled", "OrchestratorCompleted",
         "OrchestratorStarted", "TaskCompleted", "TaskScheduled", "OrchestratorCompleted",
@@ -93,13 +93,6 @@ async def test_activity_failure_fails_instance_with_real_messages() -> None:
     output = host.output(record)
     assert output.startswith("Orchestrator function 'Failing' failed: Activity function 'Explode' failed: ")
     assert "ValueError: cannot handle bad" in output
-
-
-async def test_unknown_activity_fails_the_instance() -> None:
-    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
-        record = await host.wait(await host.start("CallsMissing"))
-    assert record.runtime_status == "Failed"
-    assert "The function 'NoSuchActivity' doesn't exist" in host.output(record)
 
 
 async def test_entities_fail_clearly_instead_of_hanging() -> None:
@@ -245,13 +238,6 @@ async def test_sub_orchestration_with_retry() -> None:
     assert host.output(record) == "child ok after 2"
     failed = [e for e in record.history if e["EventType"] == EventType.SubOrchestrationInstanceFailed]
     assert len(failed) == 1 and "child attempt 1 failed" in failed[0]["Reason"]
-
-
-async def test_unknown_sub_orchestrator_fails_the_parent() -> None:
-    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
-        record = await host.wait(await host.start("CallsMissingChild"))
-    assert record.runtime_status == "Failed"
-    assert "The function 'NoSuchOrchestrator' doesn't exist" in host.output(record)
 
 
 async def test_timer_trigger_runs_on_its_schedule() -> None:

@@ -126,6 +126,10 @@ def test_terminate_watch_purge_and_not_found(env: Env) -> None:
                       "2030-03-04", "--reason", "dfctl test", "--json")
     assert leave.code == errors.OK, leave.err
     instance_id = json.loads(leave.out)["id"]
+    running = env.dfctl("purge", instance_id)  # the management API answers 412 for an unfinished instance
+    assert running.code == errors.REFUSED and "Only orchestrations in a terminal state" in running.err
+    everything = env.dfctl("purge", "--created-from", "1d", "--status", "Running")
+    assert everything.code == errors.USAGE and "Only finished instances are purged" in everything.err
 
     terminated = env.dfctl("terminate", instance_id, "--reason", "changed plans")
     assert terminated.code == errors.OK, terminated.err

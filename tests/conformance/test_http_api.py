@@ -147,3 +147,52 @@ async def test_raise_event_checks_the_instance_before_the_content(http_host: Loc
             assert response.status == 202
     record = await http_host.wait(waiting)
     assert http_host.output(record) == "now"
+
+
+async def test_purge_by_id_refuses_an_instance_that_has_not_finished(http_host: LocalDurableHost) -> None:
+    """HandleDeleteHistoryByIdRequestAsync with extension PR #3311 (2026-01): for an id not starting with '@',
+    GetStatusAsync first: null -> 404 with no body; not Completed, Failed, Terminated or Canceled -> 412 with
+    the JSON string "Only orchestrations in a terminal state can be purged, ..."; else 200 and the
+    PurgeHistoryResult ({"instancesDeleted": 1})."""
+    instances = f"{http_host.base_url}{WEBHOOK}/instances"
+    async with aiohttp.ClientSession() as http:
+        async with http.delete(f"{instances}/nobody") as response:
+            assert response.status == 404 and await response.read() == b""
+        await http_host.start("Waiter", None, "still-waiting")
+        await wait_for(http_host, "still-waiting", "Running")
+        async with http.delete(f"{instances}/still-waiting") as response:
+            assert response.status == 412
+            assert await response.json() == ("Only orchestrations in a terminal state can be purged, but the "
+                                             "orchestration with instance ID still-waiting has status Running")
+        assert await http_host.status("still-waiting") is not None
+        await http_host.raise_event("still-waiting", "Go", 1)
+        await http_host.wait("still-waiting", timeout=10)
+        async with http.delete(f"{instances}/still-waiting") as response:
+            assert response.status == 200 and await response.json() == {"instancesDeleted": 1}
+    assert await http_host.status("still-waiting") is None
+
+
+async def test_purge_by_filter_follows_the_provider(http_host: LocalDurableHost) -> None:
+    """HandleDeleteHistoryWithFiltersRequestAsync: createdTimeFrom is required (400, the JSON string "Please
+    provide value for 'createdTimeFrom' parameter."), createdTimeTo defaults to now, instanceIdPrefix is not
+    read, 0 deleted -> 404. AzureTableTrackingStore.PurgeInstanceHistoryAsync keeps only the terminal
+    statuses of runtimeStatus, and with none left adds no status condition at all: every instance created in
+    the range is purged, running ones included."""
+    instances = f"{http_host.base_url}{WEBHOOK}/instances"
+    since = "createdTimeFrom=2000-01-01T00:00:00Z"
+    async with aiohttp.ClientSession() as http:
+        async with http.delete(f"{instances}?runtimeStatus=Completed") as response:
+            assert response.status == 400
+            assert await response.json() == "Please provide value for 'createdTimeFrom' parameter."
+        await http_host.wait(await http_host.start("Echo", {"n": 1}, "done-1"), timeout=10)
+        await http_host.start("Waiter", None, "waiting-1")
+        await wait_for(http_host, "waiting-1", "Running")
+        async with http.delete(f"{instances}?{since}&runtimeStatus=Failed") as response:
+            assert response.status == 404
+        async with http.delete(f"{instances}?{since}&runtimeStatus=Completed,Running"
+                               "&instanceIdPrefix=nothing-matches") as response:
+            assert response.status == 200 and await response.json() == {"instancesDeleted": 1}
+        assert await http_host.status("done-1") is None and await http_host.status("waiting-1") is not None
+        async with http.delete(f"{instances}?{since}&runtimeStatus=Running") as response:
+            assert response.status == 200 and await response.json() == {"instancesDeleted": 1}
+    assert await http_host.status("waiting-1") is None
