@@ -31,7 +31,9 @@ help: ## List the targets
 	@echo "Usage: make <target>"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: $(VENV_STAMP) $(PROTOS) $(NODE_STAMP) local.settings.json ## Create .venv, install Python and npm dependencies, generate the worker protocol modules, create local.settings.json
+SCHEMAS := .cache/schemas/host.schema.json
+
+setup: $(VENV_STAMP) $(PROTOS) $(NODE_STAMP) $(SCHEMAS) local.settings.json ## Create .venv, install Python and npm dependencies, generate the worker protocol modules, cache the config schemas, create local.settings.json
 
 $(PY):
 	@if [ -z "$(PYTHON)" ]; then echo "make: Python 3.13 not found (looked for python3.13, ~/.pyenv/versions/3.13*, python3); set PYTHON=/path/to/python3.13" >&2; exit 1; fi
@@ -44,6 +46,10 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt | $(PY)
 
 $(PROTOS): devhost/rpc/FunctionRpc.proto devhost/rpc/protocol.py $(VENV_STAMP)
 	$(PY) -m devhost.rpc.protocol --force
+
+# SchemaStore's host.json / local.settings.json schemas for the config tests (from ../shared, else SchemaStore).
+$(SCHEMAS): tools/schemas.py | $(VENV_STAMP)
+	$(PY) -m tools.schemas
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

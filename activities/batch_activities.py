@@ -24,6 +24,7 @@ repeated call overwrites what the first one wrote.
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from typing import Any
 
@@ -109,7 +110,10 @@ def write_chunk_report(payload: dict) -> dict[str, Any]:
     """Store one chunk's per-file results as a part of the batch report."""
     batch_id, chunk, offset, files = _require(payload, "batchId", "chunk", "offset", "files")
     _check_batch_id(batch_id)
-    name = batch_store.chunk_report_name(batch_id, int(chunk))
+    run = str(payload.get("run") or "")
+    if run and not re.fullmatch(r"[0-9a-f]{8}", run):
+        raise ValueError(f"Activity input has a bad run {run!r:.40}: expected 8 hex digits.")
+    name = batch_store.chunk_report_name(batch_id, int(chunk), run)
     batch_store.write_json(name, {"batchId": batch_id, "chunk": chunk, "offset": offset, "files": files})
     return {"blobName": name}
 

@@ -1,6 +1,6 @@
 """Orders per second through the local host with Azurite, and the host's overhead.
 
-    python -m bench.order_throughput [--orders 200] [--concurrency 20]
+    python -m bench.order_throughput [--orders 200] [--concurrency 20] [--azurite memory|disk|both]
 
 In one run, against one private Azurite:
 1. `direct`: the four activities of each order (CheckInventory, ProcessPayment,
@@ -10,6 +10,8 @@ In one run, against one private Azurite:
    on `python -m devhost` (state in Azure Storage: tables and queues), timed until
    every instance completed.
 The ratio workflow/direct is the cost of durability (history, queues, replay, HTTP).
+`--azurite both` measures once with Azurite's data in memory (as the tests and the other benchmarks keep
+it) and once on disk (as `make run` keeps it, in `.azurite/`), and prints how much slower disk is.
 """
 
 from __future__ import annotations
@@ -94,36 +96,53 @@ def run_workflow(base_url: str, skus: list[str], concurrency: int) -> tuple[floa
     return time.perf_counter() - started, latencies
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--orders", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=20)
-    args = parser.parse_args()
-    server = azurite.start()
+def measure(orders: int, concurrency: int, location: Path | None) -> tuple[float, float, list[float]]:
+    """Direct and workflow seconds for `orders` orders against a private Azurite (in memory when `location` is
+    None, else with its data on disk in `location`, as `make run` keeps it), and each order's latency."""
+    server = azurite.start(location=location)
     os.environ["AzureWebJobsStorage"] = server.connection_string
     try:
         from tools.seed import seed
 
         seed(reset=True)
-        skus = create_catalogue(args.orders)
-        direct = run_direct(skus, args.concurrency)
+        skus = create_catalogue(orders)
+        direct = run_direct(skus, concurrency)
         with tempfile.TemporaryDirectory() as scratch:
             env = {"AzureWebJobsStorage": server.connection_string, "TASKHUB_NAME": "BenchHub"}
             host = start_devhost(ROOT, Path(scratch) / "host.log", env)
             try:
-                workflow, latencies = run_workflow(host.base_url, skus, args.concurrency)
+                workflow, latencies = run_workflow(host.base_url, skus, concurrency)
             finally:
                 host.stop()
     finally:
         server.stop()
-    latencies.sort()
+    return direct, workflow, sorted(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--orders", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=20)
+    parser.add_argument("--azurite", choices=("memory", "disk", "both"), default="memory",
+                        help="Azurite's data in memory (as the tests keep it), on disk (as `make run` keeps it), "
+                             "or both one after the other, to print how much slower disk is")
+    args = parser.parse_args()
     print(f"{args.orders} orders, concurrency {args.concurrency}; {platform.python_implementation()} "
           f"{platform.python_version()}, {os.cpu_count()} CPUs")
-    print(f"  direct (4 activities as functions): {direct:7.2f} s  {args.orders / direct:7.1f} orders/s")
-    print(f"  workflow on devhost + Azurite:      {workflow:7.2f} s  {args.orders / workflow:7.1f} orders/s")
-    print(f"  latency per order (HTTP start to Completed seen): p50 {statistics.median(latencies):.2f} s  "
-          f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s  max {latencies[-1]:.2f} s")
-    print(f"  host overhead: workflow / direct = {workflow / direct:.1f}x")
+    rates: dict[str, float] = {}
+    for mode in (("memory", "disk") if args.azurite == "both" else (args.azurite,)):
+        with tempfile.TemporaryDirectory() as data:
+            direct, workflow, latencies = measure(args.orders, args.concurrency,
+                                                  Path(data) if mode == "disk" else None)
+        rates[mode] = args.orders / workflow
+        print(f"Azurite with its data {'on disk' if mode == 'disk' else 'in memory'}:")
+        print(f"  direct (4 activities as functions): {direct:7.2f} s  {args.orders / direct:7.1f} orders/s")
+        print(f"  workflow on devhost + Azurite:      {workflow:7.2f} s  {args.orders / workflow:7.1f} orders/s")
+        print(f"  latency per order (HTTP start to Completed seen): p50 {statistics.median(latencies):.2f} s  "
+              f"p95 {latencies[int(0.95 * (len(latencies) - 1))]:.2f} s  max {latencies[-1]:.2f} s")
+        print(f"  host overhead: workflow / direct = {workflow / direct:.1f}x")
+    if len(rates) == 2:
+        print(f"workflow orders/s, memory / disk = {rates['memory'] / rates['disk']:.2f}x")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import refuse_if_started
+from clients.instances import claim_instance, refuse_if_started, start_claimed
 from common import batch_settings, batch_store
 from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
@@ -60,12 +60,12 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     files = await _resolve_files(request, limit)
     instance_id = batch_instance_id(request.batch_id)
     already = {"message": f"Batch {request.batch_id} already exists.", "field": "batchId"}
-    await refuse_if_started(req, client, instance_id, **already)
+    claim = await claim_instance(req, client, instance_id, **already)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id,
-                               {"batchId": request.batch_id, "files": files, **orchestration_input})
+        await start_claimed(client, claim, ORCHESTRATOR,
+                            {"batchId": request.batch_id, "files": files, **orchestration_input})
     except Exception as error:
-        await refuse_if_started(req, client, instance_id, **already)  # a concurrent start with this batchId won
+        await refuse_if_started(req, client, instance_id, **already)  # started some other way meanwhile
         raise WorkflowUnavailable("Could not start the batch; try again later.") from error
     log.info("batch %s: started %s with %d files", request.batch_id, instance_id, len(files),
              extra={"batch_id": request.batch_id, "instance_id": instance_id})

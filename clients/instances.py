@@ -1,20 +1,25 @@
-"""What the HTTP starters ask the Durable host about one instance, answered the same way everywhere.
+"""How the HTTP starters start a workflow under a fixed instance id: once, whatever the concurrency.
 
-Starting a workflow under a fixed instance id is idempotent only if an existing instance
-is found first (and again when the start fails: a concurrent request may have won):
-the caller then gets 409 with the instance's status URL instead of a second workflow.
+1. Ask the host whether the instance exists: if so, 409 with its status URL.
+2. Claim the id atomically in storage (`common.start_claims`): of simultaneous identical requests exactly
+   one wins; the others get 409 with the same status URL.
+3. Ask the host again (a start that finished between 1 and 2), then start, then mark the claim started;
+   a start that fails releases the claim, so the same request may simply be sent again.
 If the host cannot be asked, nothing is started and the caller gets 503.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from common.http import RequestError, WorkflowUnavailable
+from common.start_claims import ClaimHeld, StartClaim, claim_start, mark_started, release
 
 log = logging.getLogger("clients")
 
@@ -43,3 +48,37 @@ async def refuse_if_started(req: func.HttpRequest, client: df.DurableOrchestrati
         message, field, status=409, instanceId=instance_id, runtimeStatus=status.runtime_status.name,
         statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
     )
+
+
+async def claim_instance(req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str, *,
+                         message: str, field: str) -> StartClaim:
+    """Steps 1-3 up to the start: 409 (`message`, naming `field`) unless this request may start `instance_id`."""
+    await refuse_if_started(req, client, instance_id, message=message, field=field)
+    try:
+        claim = await asyncio.to_thread(claim_start, instance_id)
+    except ClaimHeld as held:
+        log.info("workflow %s is being started by another request", instance_id, extra={"instance_id": instance_id})
+        raise RequestError(
+            message, field, status=409, instanceId=instance_id, runtimeStatus="Pending",
+            statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
+        ) from held
+    try:
+        await refuse_if_started(req, client, instance_id, message=message, field=field)
+    except RequestError:
+        await asyncio.to_thread(mark_started, claim)  # the instance is the guard again
+        raise
+    except BaseException:
+        await asyncio.to_thread(release, claim)
+        raise
+    return claim
+
+
+async def start_claimed(client: df.DurableOrchestrationClient, claim: StartClaim, orchestrator: str,
+                        client_input: Any) -> None:
+    """Start the claimed instance; a failed start releases the claim (and raises)."""
+    try:
+        await client.start_new(orchestrator, claim.instance_id, client_input)
+    except BaseException:
+        await asyncio.to_thread(release, claim)
+        raise
+    await asyncio.to_thread(mark_started, claim)

@@ -34,12 +34,11 @@ import asyncio
 import logging
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import instance_status, refuse_if_started
+from clients.instances import claim_instance, instance_status, refuse_if_started, start_claimed
 from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
@@ -47,6 +46,7 @@ from common.leave_settings import APPROVER_SIGNED_IN
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
 from common.logging import mask_email
 from common.payloads import decode_payload
+from common.start_claims import mark_started
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -98,29 +98,32 @@ def workflow_input(request_id: str, body: dict[str, Any], approval_url: str) -> 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *, today: date) -> func.HttpResponse:
     body = read_json_body(req)
     max_days = leave_settings.max_days()  # configuration errors surface before anything is started
+    approval = leave_settings.function_url(DECISION_ROUTE)
     request = parse_leave_request(body, today=today, max_days=max_days)
     request_id = request.instance_id or new_request_id()
     already = {"message": f"Leave request {request_id} already exists.", "field": "requestId"}
+    claim = None
     if request.instance_id:  # the caller's own id: a retry finds the request it already started
-        await refuse_if_started(req, client, request_id, **already)
-    workflow = workflow_input(request_id, request.to_json(), approval_url(req.url))
+        claim = await claim_instance(req, client, request_id, **already)
+        stored = await asyncio.to_thread(leave_store.find_request, request_id)
+        if stored is not None:  # its workflow is gone (purged), the request is not: one request per id, ever
+            await asyncio.to_thread(mark_started, claim)
+            raise RequestError(f"Leave request {request_id} already exists and is {stored.status.value}.",
+                               "requestId", status=409, requestStatus=stored.status.value)
+    workflow = workflow_input(request_id, request.to_json(), approval)
     try:
-        await client.start_new(ORCHESTRATOR, request_id, workflow)
+        if claim is None:  # a new random id: nobody else can start it
+            await client.start_new(ORCHESTRATOR, request_id, workflow)
+        else:
+            await start_claimed(client, claim, ORCHESTRATOR, workflow)
     except Exception as error:
         if request.instance_id:
-            await refuse_if_started(req, client, request_id, **already)  # a concurrent retry won the race
+            await refuse_if_started(req, client, request_id, **already)  # started some other way meanwhile
         raise WorkflowUnavailable("Could not start the leave approval workflow; try again later.") from error
     log.info("leave %s: started for %s (%s to %s), approver %s", request_id, request.employee_id,
              request.start_date, request.end_date, mask_email(request.approver_email),
              extra={"request_id": request_id, "instance_id": request_id})
     return client.create_check_status_response(req, request_id)
-
-
-def approval_url(request_url: str) -> str:
-    """SubmitApprovalResult's URL next to this request's (same host and route prefix, no query: no keys)."""
-    parts = urlsplit(request_url)
-    prefix = parts.path.rstrip("/").rpartition("/")[0]
-    return urlunsplit((parts.scheme, parts.netloc, f"{prefix}/{DECISION_ROUTE}", "", ""))
 
 
 # --- SubmitApprovalResult ---------------------------------------------------------------------

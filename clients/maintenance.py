@@ -13,7 +13,9 @@ each instance that
 
 It logs the purged instance ids (in lines of at most 50) and the counts per status.
 Sub-orchestrations (a batch's chunks) are instances of their own and are purged by the
-same rule. Business data (orders, leave requests, batch reports) is not touched: this
+same rule. First, leave requests whose workflow ended without a decision (terminated, failed or
+purged by hand) are cancelled (`clients.leave_settlement`), so no request waits for ever. Other
+business data (orders, batch reports) is not touched: this
 purges only the task hub's `{hub}Instances` / `{hub}History` rows and large-message blobs.
 
 App settings:
@@ -42,6 +44,7 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
+from clients.leave_settlement import settle_ended_requests
 from common.logging import log_fields
 from common.settings import get_int, get_str
 
@@ -101,6 +104,10 @@ async def history_cleanup(timer: func.TimerRequest, client: df.DurableOrchestrat
     cutoff = utc_now() - keep
     if timer.past_due:
         log.info("%s: running late (past due)", FUNCTION_NAME)
+    settled = await settle_ended_requests(client)  # before any purge: a purged instance tells nothing more
+    if settled:
+        log.info("%s: cancelled %d leave request(s) whose workflow ended without a decision", FUNCTION_NAME,
+                 len(settled))
     result = await purge_finished_before(client, cutoff)
     report(result, keep)
     if result.errors:

@@ -27,7 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import refuse_if_started
+from clients.instances import claim_instance, refuse_if_started, start_claimed
 from common.catalog import get_products
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
 from common.logging import mask_email
@@ -39,8 +39,18 @@ from common.order_requests import (
     price_items,
     validate_order_id,
 )
-from common.orders import Order, OrderExistsError, OrderStatus, create_order, delete_order, find_order, new_order
+from common.orders import (
+    Order,
+    OrderExistsError,
+    OrderItem,
+    OrderStatus,
+    create_order,
+    delete_order,
+    find_order,
+    new_order,
+)
 from common.settings import get_int
+from common.start_claims import release
 
 bp = df.Blueprint()
 log = logging.getLogger("orders")
@@ -83,14 +93,20 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
 
     instance_id = order_instance_id(order_id)
     already = {"message": f"Order {order_id} already has a workflow.", "field": "orderId"}
-    await refuse_if_started(req, client, instance_id, **already)
-    created = await asyncio.to_thread(_prepare_order, order_id, request)
+    await refuse_if_started(req, client, instance_id, **already)  # an order with a workflow: its status URL
+    priced = await asyncio.to_thread(_check_startable, order_id, request)  # bad input writes nothing
+    claim = await claim_instance(req, client, instance_id, **already)
     try:
-        await client.start_new(ORCHESTRATOR, instance_id, {"orderId": order_id, "retry": retry})
+        created = await asyncio.to_thread(_prepare_order, order_id, request, priced)
+    except BaseException:
+        await asyncio.to_thread(release, claim)
+        raise
+    try:
+        await start_claimed(client, claim, ORCHESTRATOR, {"orderId": order_id, "retry": retry})
     except Exception as error:
-        await refuse_if_started(req, client, instance_id, **already)  # a concurrent request won the race
         if created:  # leave nothing behind, so the same request can simply be retried
             await asyncio.to_thread(delete_order, order_id)
+        await refuse_if_started(req, client, instance_id, **already)  # started some other way meanwhile
         message = f"Could not start the workflow for order {order_id}; try again later."
         raise WorkflowUnavailable(message) from error
     log.info("order %s: started workflow %s", order_id, instance_id,
@@ -98,18 +114,26 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     return client.create_check_status_response(req, instance_id)
 
 
-def _prepare_order(order_id: str, request: NewOrderRequest | None) -> bool:
-    """Check the stored order (or store the new one). True when this call created it."""
-    if request is None:
-        order = find_order(order_id)
-        if order is None:
-            raise RequestError(f"Order {order_id} does not exist.", "orderId")
-        if order.status is not OrderStatus.PENDING:
-            raise RequestError(
-                f"Order {order_id} is {order.status.value}; only Pending orders can be processed.",
-                "orderId", status=409, orderStatus=order.status.value)
+def _check_startable(order_id: str, request: NewOrderRequest | None) -> list[OrderItem] | None:
+    """Read-only checks before anything is written: the stored order exists and is Pending, or the new
+    order's items are in the catalogue (its priced items are returned)."""
+    if request is not None:
+        return price_items(request.items, get_products(item.sku for item in request.items))
+    order = find_order(order_id)
+    if order is None:
+        raise RequestError(f"Order {order_id} does not exist.", "orderId")
+    if order.status is not OrderStatus.PENDING:
+        raise RequestError(
+            f"Order {order_id} is {order.status.value}; only Pending orders can be processed.",
+            "orderId", status=409, orderStatus=order.status.value)
+    return None
+
+
+def _prepare_order(order_id: str, request: NewOrderRequest | None, items: list[OrderItem] | None) -> bool:
+    """Check the stored order again (or store the new one), under the start claim. True when this call created it."""
+    if request is None or items is None:
+        _check_startable(order_id, None)
         return False
-    items = price_items(request.items, get_products(item.sku for item in request.items))
     try:
         create_order(new_order(order_id, request.customer_email, items))
     except OrderExistsError as error:

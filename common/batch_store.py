@@ -4,13 +4,16 @@ Containers (names from `common.batch_settings`, created on first use):
 
     batch-input        {name}                          the files to process (written by users or tools.batch_samples)
     batch-output       {name}.jsonl                    normalized JSON Lines of a valid file
-    batch-quarantine   {name}                          a copy of a file that failed validation, byte for byte
-                       {name}.errors.json              why: every problem with line, record and field
+    batch-quarantine   files/{name}                    a copy of a file that failed validation, byte for byte
+                       errors/{name}.errors.json       why: every problem with line, record and field
     batch-reports      {batchId}/report.json           the batch's per-file report
-                       {batchId}/chunks/chunk-NNNNN.json   one chunk's part, merged into the report, then deleted
+                       {batchId}/chunks/{run}/chunk-NNNNN.json   one chunk's part (of one run of the batch),
+                                                       merged into the report, then deleted
 
 Every name derives from the source name (or the batch id) only, so processing a file
-again overwrites its earlier result instead of adding one; a file lives in either the
+again overwrites its earlier result instead of adding one, and no two input names share one:
+copies and error reports live under prefixes of their own (an input named `X.errors.json`
+cannot overwrite the report of `X`, nor can a fixed `X` delete it); a file lives in either the
 output or the quarantine container, never both (the other one's stale copy is deleted).
 Blob metadata (ASCII only, so the source name is percent-encoded):
 `source_name`, `source_etag`, `source_format`, `record_count`, `schema`, `batch_id`
@@ -76,16 +79,25 @@ def output_blob_name(source: str) -> str:
     return f"{source}.jsonl"
 
 
+QUARANTINE_FILES = "files/"  # quarantine copies, named after their source
+QUARANTINE_ERRORS = "errors/"  # error reports, `{source}.errors.json`
+
+
+def quarantine_copy_name(source: str) -> str:
+    return f"{QUARANTINE_FILES}{source}"
+
+
 def error_report_name(source: str) -> str:
-    return f"{source}.errors.json"
+    return f"{QUARANTINE_ERRORS}{source}.errors.json"
 
 
 def report_blob_name(batch_id: str) -> str:
     return f"{batch_id}/report.json"
 
 
-def chunk_report_name(batch_id: str, chunk: int) -> str:
-    return f"{batch_id}/chunks/chunk-{chunk:05d}.json"
+def chunk_report_name(batch_id: str, chunk: int, run: str = "") -> str:
+    """One chunk's report part, under its batch run (chunks of an earlier run never overwrite it)."""
+    return f"{batch_id}/chunks/{run}/chunk-{chunk:05d}.json" if run else f"{batch_id}/chunks/chunk-{chunk:05d}.json"
 
 
 def metadata(source: str, etag: str, **values: Any) -> dict[str, str]:
@@ -157,10 +169,10 @@ def write_quarantine(source: SourceFile, report: dict[str, Any], **meta: Any) ->
     info = metadata(source.name, source.etag, **meta)
     copy_name = None
     if source.data is not None:
-        copy_name = source.name
+        copy_name = quarantine_copy_name(source.name)
         quarantine.upload_blob(copy_name, source.data, overwrite=True, metadata=info)
     else:
-        _delete(quarantine, source.name)
+        _delete(quarantine, quarantine_copy_name(source.name))
     report_name = error_report_name(source.name)
     quarantine.upload_blob(report_name, _json_bytes(report), overwrite=True, content_settings=JSON, metadata=info)
     return copy_name, report_name
@@ -174,7 +186,8 @@ def remove_output(source: str) -> None:
 def remove_quarantine(source: str) -> None:
     """Drop the quarantined copy and error report of an earlier, invalid version (one batch request)."""
     quarantine = quarantine_container()
-    for result in quarantine.delete_blobs(source, error_report_name(source), raise_on_any_failure=False):
+    for result in quarantine.delete_blobs(quarantine_copy_name(source), error_report_name(source),
+                                          raise_on_any_failure=False):
         if result.status_code not in (200, 202, 404):
             raise RuntimeError(f"Could not delete stale quarantine blobs of {source!r}: HTTP {result.status_code}")
 

@@ -33,6 +33,7 @@ from common.resources import container
 APPROVAL_REQUEST = "approval-request"
 REMINDER = "reminder"
 _OUTCOME_NAMES = {LeaveStatus.APPROVED: "approved", LeaveStatus.REJECTED: "rejected", LeaveStatus.EXPIRED: "expired"}
+OUTCOME_STATUSES = frozenset(_OUTCOME_NAMES)  # the final statuses the employee is told of by e-mail
 
 
 def blob_name(request_id: str, kind: str) -> str:

@@ -11,6 +11,8 @@
 | `LEAVE_EMAIL_FROM`               | `leave@example.com` | sender of the workflow's e-mails                     |
 | `LEAVE_APPROVER_IDENTITY`        | `body`              | who decides: `body` (the request's `approver`) or    |
 |                                  |                     | `signed-in-user` (App Service Authentication)        |
+| `LEAVE_APPROVAL_BASE_URL`        | the app's address   | where links in approval e-mails point, e.g.          |
+|                                  | (`WEBSITE_HOSTNAME`)| `https://hr.example.com` behind a custom domain      |
 
 Only the HTTP starter and activities read these; the orchestrator gets the values in its input.
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 from common.settings import SettingError, get_int, get_str
 
@@ -29,6 +32,8 @@ DEFAULT_MAX_DAYS = 30
 DEFAULT_SENDER = "leave@example.com"
 APPROVER_FROM_BODY = "body"
 APPROVER_SIGNED_IN = "signed-in-user"
+ROUTE_PREFIX = "api"  # host.json extensions.http.routePrefix (the default)
+LOCAL_HOSTNAME = "localhost:7071"  # WEBSITE_HOSTNAME as Core Tools (and devhost) set it on the default port
 # Longer deadlines are possible for Durable timers, but a year is far beyond any approval policy.
 MAX_TIMEOUT = timedelta(days=365)
 
@@ -111,3 +116,25 @@ def approver_identity() -> str:
         raise SettingError(f"App setting LEAVE_APPROVER_IDENTITY must be {APPROVER_FROM_BODY} or "
                            f"{APPROVER_SIGNED_IN}, got {raw!r}")
     return raw
+
+
+def app_base_url() -> str:
+    """The app's own public address, for links in e-mails: `LEAVE_APPROVAL_BASE_URL`, else `WEBSITE_HOSTNAME`
+    (which Azure sets to the app's host name, and Core Tools and devhost to `localhost:<port>`; https, but
+    http for a local host). Never the request's Host header: anyone who can start a request would choose where
+    the approver's link points."""
+    configured = get_str("LEAVE_APPROVAL_BASE_URL", "")
+    if configured:
+        parts = urlsplit(configured)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise SettingError(f"App setting LEAVE_APPROVAL_BASE_URL must be an http(s) URL without query, "
+                               f"e.g. https://hr.example.com; got {configured!r}")
+        return configured.rstrip("/")
+    host = get_str("WEBSITE_HOSTNAME", LOCAL_HOSTNAME)
+    scheme = "http" if host.split(":")[0] in ("localhost", "127.0.0.1") else "https"
+    return f"{scheme}://{host}"
+
+
+def function_url(function_route: str) -> str:
+    """The public URL of one of the app's HTTP functions (no key: none is ever copied into an e-mail)."""
+    return f"{app_base_url()}/{ROUTE_PREFIX}/{function_route}"

@@ -55,9 +55,10 @@ class LeaveStatus(StrEnum):
     APPROVED = "Approved"
     REJECTED = "Rejected"
     EXPIRED = "Expired"
+    CANCELLED = "Cancelled"  # its workflow ended without a decision (terminated, failed, or purged unfinished)
 
 
-FINAL = frozenset({LeaveStatus.APPROVED, LeaveStatus.REJECTED, LeaveStatus.EXPIRED})
+FINAL = frozenset({LeaveStatus.APPROVED, LeaveStatus.REJECTED, LeaveStatus.EXPIRED, LeaveStatus.CANCELLED})
 OPEN = frozenset({LeaveStatus.PENDING, LeaveStatus.DECISION_RECEIVED})
 
 
@@ -260,6 +261,29 @@ def finalize(request_id: str, status: LeaveStatus, decided_by: str, decided_at: 
                 "Comment": comment}
 
     return _update(request_id, change)
+
+
+def cancel(request_id: str, reason: str, cancelled_at: str) -> LeaveRecord:
+    """Pending or DecisionReceived -> Cancelled, when the workflow ended without deciding (an operator terminated
+    it, it failed, or its history was purged unfinished). A request that already ended is returned unchanged."""
+    def change(record: LeaveRecord) -> dict[str, Any] | None:
+        if record.status not in OPEN:
+            return None
+        return {"Status": LeaveStatus.CANCELLED.value, "DecidedBy": SYSTEM, "DecidedAt": cancelled_at,
+                "Comment": reason}
+
+    return _update(request_id, change)
+
+
+def open_requests() -> list[LeaveRecord]:
+    """Every request still waiting for a decision (Pending or DecisionReceived)."""
+    requests = table(LEAVE_REQUESTS_TABLE)
+    statuses = {f"s{i}": status.value for i, status in enumerate(sorted(OPEN))}
+    query = " or ".join(f"Status eq @{name}" for name in statuses)
+    try:
+        return [LeaveRecord.from_entity(entity) for entity in requests.query_entities(query, parameters=statuses)]
+    except ResourceNotFoundError:  # no request was ever stored
+        return []
 
 
 def mark_reminder_sent(request_id: str, sent_at: str) -> LeaveRecord:

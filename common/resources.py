@@ -10,6 +10,7 @@ App settings (all optional; the defaults suit local development):
 | `ORDERS_TABLE`      | `Orders`    | one row per order                                      |
 | `PAYMENTS_TABLE`    | `Payments`  | at most one payment per order                          |
 | `OUTBOX_CONTAINER`  | `outbox`    | rendered e-mails waiting to be sent                    |
+| `WORKFLOW_STARTS_TABLE` | `WorkflowStarts` | one claim per started instance id (`common.start_claims`) |
 
 Tables and the container are created lazily and idempotently: the first use in a
 process creates them if missing, and the process remembers that it did, so
@@ -33,6 +34,7 @@ INVENTORY_TABLE = ("INVENTORY_TABLE", "Inventory")
 ORDERS_TABLE = ("ORDERS_TABLE", "Orders")
 PAYMENTS_TABLE = ("PAYMENTS_TABLE", "Payments")
 OUTBOX_CONTAINER = ("OUTBOX_CONTAINER", "outbox")
+WORKFLOW_STARTS_TABLE = ("WORKFLOW_STARTS_TABLE", "WorkflowStarts")
 
 _created: set[tuple[str, str]] = set()
 _lock = threading.Lock()

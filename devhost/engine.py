@@ -19,7 +19,7 @@ import dataclasses
 import json
 import logging
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ _CONTROL_EVENTS = (EventType.ExecutionTerminated, EventType.ExecutionSuspended, 
 _INVALID_ID_CHARS = set("/\\#?")
 _SCHEDULING_EVENTS = (EventType.TaskScheduled, EventType.TimerCreated, EventType.SubOrchestrationInstanceCreated)
 OUT_OF_ORDER_DELAY = timedelta(seconds=1)
+MAX_START_DEFERRALS = 10
 _RESULT_KEYS = {
     EventType.TaskCompleted: "TaskScheduledId",
     EventType.TaskFailed: "TaskScheduledId",
@@ -138,7 +139,8 @@ class Engine:
         self._inbox: dict[str, list[Delivery]] = defaultdict(list)
         self._ready: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
-        self._creating: set[str] = set()
+        self._creating: Counter[str] = Counter()  # client starts of an id still writing their row
+        self._start_deferrals: Counter[str] = Counter()  # top-level start messages seen without their row
         self._owned: set[Delivery] = set()
         self._held: dict[str, list[Delivery]] = defaultdict(list)
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
@@ -295,11 +297,12 @@ class Engine:
 
     async def _create(self, instance_id: str, name: str, input_json: str | None,
                       existing: InstanceRecord | None) -> None:
-        """Client start: the start message first, then the Pending row, as DurableTask.AzureStorage does.
-
-        A host killed in between leaves a message that creates the instance when it comes back
-        (never a Pending row that nothing will ever start). Until the row is written, this
-        process runs no episode of the instance, so the row cannot overwrite a later state."""
+        """Client start: the start message first, then the Pending row, as DurableTask.AzureStorage's
+        CreateTaskOrchestrationAsync does. The row is inserted, or replaces the one read with its ETag, so of
+        concurrent starts of one id exactly one writes it; the others' messages are dropped by the dispatcher
+        (`_accept_start`), as they are in Azure, and their callers still get 202, as in Azure. A host killed
+        between message and row leaves a message that is dropped after a few tries; the caller, who got no
+        answer, starts again. Until the row is written, this process runs no episode of the instance."""
         now = self.clock.now()
         execution_id = uuid.uuid4().hex
         # AzureStorageOrchestrationService.CreateTaskOrchestrationAsync: Generation = the existing one's + 1.
@@ -312,12 +315,16 @@ class Engine:
             now, instance_id=instance_id, execution_id=execution_id, name=name, input_json=input_json,
             generation=generation,
         )
-        self._creating.add(instance_id)
+        self._creating[instance_id] += 1
         try:
             await self.transport.send([Message(instance_id, started, execution_id)])
-            await self.store.create(record)
+            if not await self.store.start_execution(record, existing.etag if existing else None):
+                log.info("A concurrent start of %s wrote its row first; execution %s will not run",
+                         instance_id, execution_id)
         finally:
-            self._creating.discard(instance_id)
+            self._creating[instance_id] -= 1
+            if not self._creating[instance_id]:
+                del self._creating[instance_id]
             if self._inbox.get(instance_id):
                 self._mark_ready(instance_id)
 
@@ -436,11 +443,12 @@ class Engine:
     async def _run_episode(self, instance_id: str, batch: list[Delivery]) -> list[Delivery]:
         """Apply a batch of messages; returns the deliveries that may now be deleted."""
         record = await self.store.get(instance_id)
-        record = await self._accept_start(record, [d.message for d in batch])
+        kept = await self._dedupe_starts(record, batch)
+        record = await self._accept_start(record, [d.message for d in kept])
         if record is None:
             log.warning("Dropping %d message(s) for unknown instance %s", len(batch), instance_id)
             return batch
-        current = self._current(record, batch)
+        current = self._current(record, kept)
         current = await self._defer_out_of_order(record, current)
         if record.is_terminal or not current:
             if current:
@@ -480,6 +488,33 @@ class Engine:
         elif len(record.history) > first_new:
             await self.store.save(record, first_new)
         return batch + released
+
+    async def _dedupe_starts(self, record: InstanceRecord | None, batch: list[Delivery]) -> list[Delivery]:
+        """OrchestrationSessionManager.DedupeExecutionStartedMessagesAsync: a top-level start runs only when
+        the Instances row names its execution. One whose row names another execution of the same or a later
+        generation lost a race (or was sent by a start that crashed) and is dropped; one without its row yet is
+        deferred, and dropped after MAX_START_DEFERRALS tries, as the provider does at DequeueCount 10."""
+        kept: list[Delivery] = []
+        for delivery in batch:
+            message = delivery.message
+            if message.event["EventType"] != EventType.ExecutionStarted or message.event.get("ParentInstance"):
+                kept.append(delivery)
+                continue
+            execution_id = message.execution_id or message.event["OrchestrationInstance"]["ExecutionId"]
+            if record is not None and record.execution_id == execution_id:
+                self._start_deferrals.pop(execution_id, None)
+                kept.append(delivery)
+            elif record is not None and record.generation >= (message.event.get("Generation") or 0):
+                log.info("Dropping start message of %s (execution %s): the instance's row names execution %s",
+                         message.instance_id, execution_id, record.execution_id)
+            elif self._start_deferrals[execution_id] < MAX_START_DEFERRALS:
+                self._start_deferrals[execution_id] += 1
+                await self.transport.send([message], visible_at=self.clock.now() + OUT_OF_ORDER_DELAY)
+            else:
+                del self._start_deferrals[execution_id]
+                log.warning("Dropping start message of %s (execution %s): no row names it after %d tries",
+                            message.instance_id, execution_id, MAX_START_DEFERRALS)
+        return kept
 
     async def _accept_start(self, record: InstanceRecord | None, messages: list[Message]) -> InstanceRecord | None:
         """Turn an ExecutionStarted message into the execution it starts (client starts and sub-orchestrations;

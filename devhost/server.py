@@ -19,6 +19,7 @@ from .console import apply_log_levels
 from .engine import Engine
 from .http_triggers import HttpTriggers
 from .management_api import ManagementApi
+from .request_guard import quiet_client_errors, request_guard
 from .timer_triggers import TimerTriggers
 from .worker import Functions, InProcessFunctions
 
@@ -76,6 +77,8 @@ class LocalHost:
         """
         app_dir = app_dir.resolve()
         load_local_settings(app_dir)
+        # Core Tools' StartHostAction.GetConfigurationSettings: WEBSITE_HOSTNAME is the host's own authority.
+        os.environ.setdefault("WEBSITE_HOSTNAME", f"localhost:{port}")
         apply_log_levels(load_host_json(app_dir))
         settings = DurableSettings.from_host_json(app_dir)
         disabled = disabled_functions()
@@ -108,7 +111,8 @@ class LocalHost:
         return client_binding_json(self.origin, f"http://127.0.0.1:{self.port}", hub)
 
     def application(self) -> web.Application:
-        app = web.Application(client_max_size=100 * 1024 * 1024)
+        quiet_client_errors()
+        app = web.Application(client_max_size=100 * 1024 * 1024, middlewares=[request_guard])
         app.add_routes(self.api.routes())
         app.add_routes(self.admin.routes())
         app.add_routes([web.route("*", "/api/{path:.*}", self.http.handle), web.get("/", self._home)])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -35,6 +36,7 @@ class InstanceRecord:
     completed_time: datetime | None = None
     parent: dict[str, Any] | None = None
     generation: int = 0  # how often the instance id was started anew (DurableTask.AzureStorage's Generation)
+    etag: str | None = field(default=None, compare=False)  # the Instances row's version as the store read it
     history: list[Event] = field(default_factory=list)
 
     @property
@@ -76,7 +78,12 @@ class InstanceStore(Protocol):
         """The instance, with its current execution's history unless `history` is False."""
 
     async def create(self, record: InstanceRecord) -> None:
-        """Start a new execution (start, restart, continue-as-new), replacing the previous one."""
+        """Start a new execution of a sub-orchestration, replacing the previous one."""
+
+    async def start_execution(self, record: InstanceRecord, etag: str | None) -> bool:
+        """A client start's Pending row (AzureTableTrackingStore.SetNewExecutionAsync): inserted when `etag` is
+        None, else replacing the row only while it still has that ETag. False, and nothing written, when a
+        concurrent start got there first."""
 
     async def save(self, record: InstanceRecord, first_new_event: int) -> None:
         """Append `record.history[first_new_event:]` and update the instance's columns."""
@@ -97,6 +104,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._records: dict[str, InstanceRecord] = {}
+        self._versions = itertools.count(1)
         self._lock = asyncio.Lock()
 
     async def open(self) -> None:
@@ -109,13 +117,26 @@ class MemoryStore:
         record = self._records.get(instance_id)
         return record.copy() if record else None
 
+    def _put(self, record: InstanceRecord) -> None:
+        stored = record.copy()
+        stored.etag = str(next(self._versions))
+        self._records[record.instance_id] = stored
+
     async def create(self, record: InstanceRecord) -> None:
         async with self._lock:
-            self._records[record.instance_id] = record.copy()
+            self._put(record)
+
+    async def start_execution(self, record: InstanceRecord, etag: str | None) -> bool:
+        async with self._lock:
+            current = self._records.get(record.instance_id)
+            if (current.etag if current else None) != etag:
+                return False
+            self._put(record)
+            return True
 
     async def save(self, record: InstanceRecord, first_new_event: int = 0) -> None:
         async with self._lock:
-            self._records[record.instance_id] = record.copy()
+            self._put(record)
 
     async def continue_as_new(self, record: InstanceRecord) -> None:
         await self.save(record)

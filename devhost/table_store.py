@@ -272,6 +272,28 @@ class TableInstanceStore:
         (rows of that execution stay behind, as with the real provider)."""
         await self._new_execution(record, UpdateMode.REPLACE)
 
+    async def start_execution(self, record: InstanceRecord, etag: str | None) -> bool:
+        """SetNewExecutionAsync: only the Instances row, inserted (new id) or replaced with If-Match (an id used
+        before), 409 and 412 meaning that a concurrent start won. History and sentinel follow at the first
+        checkpoint; blobs of the execution it replaced are deleted once it is in place."""
+        key = sanitize_key(record.instance_id)
+        self._cache.pop(record.instance_id, None)
+        replaced = [] if etag is None else [
+            blob.name async for blob in self._container.list_blobs(name_starts_with=f"{key}/history-")]
+        row = await self._instance_row(record)
+        try:
+            if etag is None:
+                await self._instances.create_entity(row)
+            else:
+                await self._instances.update_entity(row, mode=UpdateMode.REPLACE, etag=etag,
+                                                    match_condition=MatchConditions.IfNotModified)
+        except HttpResponseError as error:
+            if error.status_code in (409, 412):
+                return False
+            raise
+        await self._delete_blobs(replaced)
+        return True
+
     async def continue_as_new(self, record: InstanceRecord) -> None:
         """The next generation: written as `UpdateStateAsync` writes it, history rows from 0 (replacing the
         rows of the same keys; the rest of the old generation stays behind under its ExecutionId) and the
@@ -408,6 +430,7 @@ class TableInstanceStore:
             input=values["Input"], output=values["Output"],
             custom_status=None if values["CustomStatus"] in (None, "null") else values["CustomStatus"],
             generation=int(_plain(row.get("Generation")) or 0),
+            etag=(getattr(row, "metadata", None) or {}).get("etag"),
         )
 
     async def _instance_value(self, instance_id: str, row: Any, column: str) -> str | None:

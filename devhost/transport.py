@@ -38,6 +38,7 @@ from .history import Event, to_json
 log = logging.getLogger("devhost.transport")
 
 MAX_VISIBILITY_DELAY = timedelta(days=7) - timedelta(minutes=1)
+RENEW_CONCURRENCY = 64  # lease renewals in flight at once
 QUEUE_API_VERSION = "2025-11-05"  # Azurite 3.35 rejects newer service versions without --skipApiVersionCheck
 
 
@@ -522,29 +523,39 @@ class AzureQueueTransport:
         await asyncio.gather(*[delete(d) for d in deliveries if d.queue is not None])
 
     async def renew(self, deliveries: list[Delivery]) -> None:
+        """Extend every delivery's lease, RENEW_CONCURRENCY requests at a time: one after another, a few
+        thousand messages take longer than their visibility timeout and come back while still in work."""
+        gate = asyncio.Semaphore(RENEW_CONCURRENCY)
+
+        async def renew(delivery: Delivery) -> None:
+            async with gate:
+                await self._renew_one(delivery)
+
+        await asyncio.gather(*(renew(d) for d in deliveries if d.queue is not None and not d.extra.get("acked")))
+
+    async def _renew_one(self, delivery: Delivery) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        for delivery in deliveries:
-            if delivery.queue is None or delivery.extra.get("acked"):
-                continue
-            try:
-                updated = await delivery.queue.update_message(
-                    delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
-                )
-                delivery.receipt = updated.pop_receipt
-                delivery.received_at = asyncio.get_running_loop().time()
-            except ResourceNotFoundError:
-                if not delivery.extra.get("acked"):  # deleted by its ack while this renewal was on its way: fine
-                    log.warning("Message %s was gone before its renewal (visibility timeout expired?)",
-                                delivery.extra.get("id"))
-            except HttpResponseError as error:
-                if error.error_code != "PopReceiptMismatch":
-                    log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
-                elif not delivery.extra.get("acked"):
-                    log.warning("Message %s was received again before its renewal; the new receiver handles it",
-                                delivery.extra.get("id"))
-            except Exception:
+        if delivery.extra.get("acked"):
+            return
+        try:
+            updated = await delivery.queue.update_message(
+                delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
+            )
+            delivery.receipt = updated.pop_receipt
+            delivery.received_at = asyncio.get_running_loop().time()
+        except ResourceNotFoundError:
+            if not delivery.extra.get("acked"):  # deleted by its ack while this renewal was on its way: fine
+                log.warning("Message %s was gone before its renewal (visibility timeout expired?)",
+                            delivery.extra.get("id"))
+        except HttpResponseError as error:
+            if error.error_code != "PopReceiptMismatch":
                 log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
+            elif not delivery.extra.get("acked"):
+                log.warning("Message %s was received again before its renewal; the new receiver handles it",
+                            delivery.extra.get("id"))
+        except Exception:
+            log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
 
     def pending(self) -> int:
         return 0

@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     leave.add_argument("--start-date", metavar="YYYY-MM-DD")
     leave.add_argument("--end-date", metavar="YYYY-MM-DD")
     leave.add_argument("--reason")
+    leave.add_argument("--request-id", help="your id for the request (instance leave-<id>); a second start with "
+                                            "it is refused with 409, so a lost call can simply be repeated")
     leave.add_argument("--file", help="JSON request body from a file ('-' for stdin) instead of the options")
     leave.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
     leave.set_defaults(handler=cmd_start_leave)
@@ -150,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     listing = command("list", "list instances (management API)", [app, output], cmd_list)
     _filters(listing)
+    listing.add_argument("--all", action="store_true",
+                         help="also list sub-orchestrations (a batch's chunks), which are hidden by default")
     listing.add_argument("--top", type=int, default=50, help="at most this many (default 50; 0 for all)")
 
     terminate = command("terminate", "terminate a running instance", [app, output], cmd_terminate)
@@ -188,6 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument("--max-rows", type=int, default=200, help="timeline rows to print (default 200; 0: all)")
     _filters(inspect)
     inspect.add_argument("--top", type=int, default=50, help="instances to list (default 50; 0 for all)")
+
+    report = command("report", "a batch's report: counts, each file's outcome, quarantine errors",
+                     [app, storage, output], cmd_report,
+                     description="Read a finished batch's report from the reports container (BATCH_REPORTS_"
+                                 "CONTAINER): the counts and every file's outcome; --errors adds each rejected "
+                                 "file's problems from its error report in quarantine.")
+    report.add_argument("batch", metavar="BATCH", help="the batch id, or its instance id (batch-...)")
+    report.add_argument("--errors", action="store_true", help="also list each rejected file's problems")
+
+    outbox = command("outbox", "the e-mails a workflow wrote (order confirmation, leave e-mails)",
+                     [app, storage, output], cmd_outbox)
+    outbox.add_argument("instance_id", metavar="INSTANCE_ID", help="order-<orderId> or leave-<requestId>")
     return parser
 
 
@@ -374,6 +390,8 @@ def cmd_start_leave(args: argparse.Namespace) -> int:
         if missing:
             raise CliError(f"Missing {', '.join(missing)} (or give the request with --file).", errors.USAGE)
         body = fields
+    if args.request_id:
+        body["requestId"] = args.request_id
     return _started(args, client.function("POST", "LeaveApproval_Client", body=body), "leave request")
 
 
@@ -468,7 +486,9 @@ def watch(args: argparse.Namespace, client: Any, instance_id: str) -> int:
                 else:
                     progress.update(task, description=esc(f"{instance_id} {state} {step_of(custom)}".strip()))
             elif not args.json:
-                line = f"{state} {step_of(custom)}".strip() + (f" ({count_text})" if count_text else "")
+                step = step_of(custom)  # the custom status's step, unless it only repeats the runtime status
+                step = step[len(state):].strip() if step.startswith(state) else step
+                line = f"{state} {step}".strip() + (f" ({count_text})" if count_text else "")
                 if line != last_line:
                     print(f"{time.strftime('%H:%M:%S')} {instance_id}: {line}", flush=True)
                     last_line = line
@@ -497,8 +517,52 @@ def cmd_list(args: argparse.Namespace) -> int:
         return errors.OK
     from dfctl.render import status_table
 
+    hidden = [] if args.all else [i for i in items if _is_sub_orchestration(i)]
+    shown = [i for i in items if i not in hidden]
     out = _console(args)
-    out.print(status_table(items, title=f"{len(items)} instance(s)"))
+    out.print(status_table(shown, title=f"{len(shown)} instance(s)"))
+    if hidden:
+        out.print(f"{len(hidden)} sub-orchestration(s) hidden (a batch's chunks); --all lists them")
+    return errors.OK
+
+
+def _is_sub_orchestration(item: dict[str, Any]) -> bool:
+    """A batch chunk (BatchProcessing_Chunk), or an id DurableTask gives a sub-orchestration (`<parent>:<n>`):
+    the management API's listing does not say which instance has a parent."""
+    return item.get("name") == "BatchProcessing_Chunk" or ":" in str(item.get("instanceId", ""))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dfctl.results import batch_report
+    from dfctl.settings import app_data_connection_setting, storage_target
+
+    report = batch_report(storage_target(args.connection, args.account, app_data_connection_setting()),
+                          args.batch, with_errors=args.errors)
+    if args.json:
+        _print_json(report)
+        return errors.OK
+    from dfctl.render import error_lines, report_table
+
+    out = _console(args)
+    out.print(report_table(report))
+    for line in error_lines(report):
+        out.print(line)
+    return errors.OK
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    from dfctl.results import outbox_messages
+    from dfctl.settings import app_data_connection_setting, storage_target
+
+    messages = outbox_messages(storage_target(args.connection, args.account, app_data_connection_setting()),
+                               args.instance_id)
+    if args.json:
+        _print_json([{"blobName": name, "message": text} for name, text in messages])
+        return errors.OK
+    if not messages:
+        print(f"{args.instance_id} has written no e-mail (yet).")
+    for name, text in messages:
+        print(f"===== {name} =====\n{text.rstrip()}\n")
     return errors.OK
 
 

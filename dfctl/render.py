@@ -219,3 +219,29 @@ def activity_stats(timeline: Timeline) -> Table:
         table.add_row(esc(name), str(len(spans)), str(sum(1 for s in spans if s.failed)),
                       str(sum(1 for s in spans if s.retry)), *stats)
     return table
+
+
+def report_table(report: dict[str, Any]) -> Table:
+    """A batch report's files: outcome, records and the first problem (or where the output went)."""
+    counts = ", ".join(f"{k} {v}" for k, v in (report.get("counts") or {}).items() if v) or "no files"
+    table = Table(title=f"batch {esc(report.get('batchId'))}: {report.get('total', 0)} file(s) ({counts})")
+    for column in ("file", "outcome", "records", "output / problem"):
+        table.add_column(column, overflow="fold")
+    for entry in report.get("files") or []:
+        detail = entry.get("output") if entry.get("outcome") == "succeeded" else entry.get("message")
+        table.add_row(esc(entry.get("file")), styled(entry.get("outcome", "")), str(entry.get("records", "")),
+                      esc(detail or ""))
+    return table
+
+
+def error_lines(report: dict[str, Any]) -> list[str]:
+    """Each rejected file's problems, as `dfctl report --errors` read them from quarantine."""
+    lines = []
+    for entry in report.get("files") or []:
+        if "errors" not in entry:
+            continue
+        lines.append(f"{esc(entry.get('file'))} ({entry.get('outcome')}, {entry.get('errorReport')}):")
+        for problem in entry["errors"]:
+            where = ", ".join(f"{k} {problem[k]}" for k in ("line", "record", "field") if problem.get(k) is not None)
+            lines.append(f"  {esc(where) + ': ' if where else ''}{esc(problem.get('message'))}")
+    return lines

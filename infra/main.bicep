@@ -102,6 +102,7 @@ var appTableNames = [
   appSettings.ORDERS_TABLE
   appSettings.PAYMENTS_TABLE
   appSettings.LEAVE_REQUESTS_TABLE
+  appSettings.WORKFLOW_STARTS_TABLE
 ]
 
 // Built-in role definition ids (the same in every tenant).

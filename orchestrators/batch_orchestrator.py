@@ -2,7 +2,7 @@
 
     BatchProcessing_Orchestrator  {batchId, files: [name], chunkSize, maxParallelChunks, retry}
         splits the files into chunks of `chunkSize` and runs each as a sub-orchestration
-        `BatchProcessing_Chunk` with the instance id `{parent id}:chunk-{i:05d}`, in waves of
+        `BatchProcessing_Chunk` with the instance id `{parent id}:chunk-{run}-{i:05d}`, in waves of
         `maxParallelChunks` (the next wave starts when the whole wave has finished). Each
         finished chunk updates the custom status
             {batchId, step, processed, total, counts: {succeeded, invalid, empty, missing, failed},
@@ -10,7 +10,7 @@
         Then WriteBatchReport merges the chunks' report parts. Output (small, whatever the batch size):
             {batchId, total, counts, report: {container, blobName}}
 
-    BatchProcessing_Chunk  {batchId, chunk, offset, files, retry}
+    BatchProcessing_Chunk  {batchId, run, chunk, offset, files, retry}
         calls ProcessFile for every file at once (with retries), writes its part of the report
         with WriteChunkReport and returns only {chunk, files, counts, reportPart}.
 
@@ -51,9 +51,20 @@ DEFAULT_CHUNK_SIZE = 50
 DEFAULT_MAX_PARALLEL_CHUNKS = 10
 
 
-def chunk_instance_id(parent_instance_id: str, chunk: int) -> str:
-    """The sub-orchestration instance id of chunk `chunk` (explicit, so a replay or restart never duplicates it)."""
-    return f"{parent_instance_id}:chunk-{chunk:05d}"
+def run_id(context: df.DurableOrchestrationContext) -> str:
+    """Eight hex digits that name this execution of the batch: `new_uuid` is the same in every replay of one
+    execution (instance id, start time, counter) and new in the next execution of the same instance id."""
+    return context.new_uuid().replace("-", "")[:8]
+
+
+def chunk_instance_id(parent_instance_id: str, run: str, chunk: int) -> str:
+    """The sub-orchestration instance id of chunk `chunk` in execution `run` of a batch. Explicit, so a replay
+    never duplicates a chunk; new per execution, so a batch started again under the same id (after a terminate
+    and a purge) never collides with chunks of the earlier run that are still working. Those run to their end:
+    their result goes to a parent execution that no longer exists and is dropped, their report parts carry
+    their own run in the name and are merged by no report, and each file's output is overwritten by
+    whichever run processed it last (outputs are named after the input)."""
+    return f"{parent_instance_id}:chunk-{run}-{chunk:05d}"
 
 
 def _retry_options(batch_input: dict[str, Any]) -> df.RetryOptions:
@@ -84,6 +95,7 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     parallel = max(1, int(batch_input.get("maxParallelChunks") or DEFAULT_MAX_PARALLEL_CHUNKS))
     retry = batch_input.get("retry") or DEFAULT_RETRY
     started_at = context.current_utc_datetime.isoformat()
+    run = run_id(context)
 
     offsets = list(range(0, len(files), size))
     counts = dict.fromkeys(OUTCOMES, 0)
@@ -99,10 +111,10 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
 
     def start_chunk(index: int) -> Any:
         offset = offsets[index]
-        chunk_input = {"batchId": batch_id, "chunk": index, "offset": offset, "files": files[offset:offset + size],
-                       "retry": retry}
+        chunk_input = {"batchId": batch_id, "run": run, "chunk": index, "offset": offset,
+                       "files": files[offset:offset + size], "retry": retry}
         return context.call_sub_orchestrator(CHUNK_ORCHESTRATOR, chunk_input,
-                                             chunk_instance_id(context.instance_id, index))
+                                             chunk_instance_id(context.instance_id, run, index))
 
     status("Processing")
     if not context.is_replaying:
@@ -179,5 +191,6 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
 
     part = yield context.call_activity_with_retry(
         "WriteChunkReport", retry,
-        {"batchId": batch_id, "chunk": chunk, "offset": int(chunk_input.get("offset") or 0), "files": results})
+        {"batchId": batch_id, "run": str(chunk_input.get("run") or ""), "chunk": chunk,
+         "offset": int(chunk_input.get("offset") or 0), "files": results})
     return {"chunk": chunk, "files": len(files), "counts": counts, "reportPart": part["blobName"]}

@@ -47,11 +47,13 @@ EVENT = "ApprovalResult"
 APPROVED = "Approved"
 REJECTED = "Rejected"
 EXPIRED = "Expired"
+CANCELLED = "Cancelled"
 SYSTEM = "system"
 OUTPUTS = {
     APPROVED: "Leave request approved.",
     REJECTED: "Leave request rejected.",
     EXPIRED: "Leave request expired without a decision.",
+    CANCELLED: "Leave request cancelled: its workflow ended without a decision.",
 }
 DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
 MAX_COMMENT = 1000
@@ -75,7 +77,11 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     _status(context, request_id, "SubmitLeaveRequest", deadline=_iso(deadline))
     submission = {**{name: leave.get(name) for name in _REQUEST_FIELDS}, "instanceId": context.instance_id,
                   "submittedAt": _iso(submitted_at), "deadline": _iso(deadline), "approvalUrl": approval_url}
-    yield context.call_activity_with_retry("SubmitLeaveRequest", retry, submission)
+    submitted = yield context.call_activity_with_retry("SubmitLeaveRequest", retry, submission)
+    ended = (submitted or {}).get("status")
+    if ended in OUTPUTS:  # the request was decided (or cancelled) before: an operator restarted its workflow
+        _status(context, request_id, ended)
+        return OUTPUTS[ended]
 
     waiting: dict[str, Any] = {"deadline": _iso(deadline), "approverEmail": leave.get("approverEmail"),
                                "reminderAt": _iso(reminder_at) if reminder_at else None, "reminderSent": False}

@@ -52,3 +52,12 @@ def _parse(args: list[str]) -> CurlCall:
         else:
             call.url = arg
     return call
+
+
+def bash_blocks(section: str) -> list[str]:
+    """The bash blocks under the README heading `section`, as written."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(section)
+    following = re.search(r"\n#{2,3} ", text[start + len(section):])
+    body = text[start : start + len(section) + following.start()] if following else text[start:]
+    return re.findall(r"```bash\n(.*?)```", body, flags=re.S)

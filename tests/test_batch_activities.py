@@ -71,15 +71,15 @@ def test_an_invalid_file_is_quarantined_with_an_error_report() -> None:
     result = process_file({"batchId": "b1", "file": "bad.txt"})
     assert result == {"file": "bad.txt", "outcome": "invalid", "format": "csv", "records": 2, "errors": 2,
                       "message": "line 2: quantity must be between 1 and 1,000,000, got 0.",
-                      "quarantine": "bad.txt", "errorReport": "bad.txt.errors.json", "sourceEtag": etag}
+                      "quarantine": "files/bad.txt", "errorReport": "errors/bad.txt.errors.json", "sourceEtag": etag}
     quarantine = batch_store.quarantine_container()
-    assert names(quarantine) == ["bad.txt", "bad.txt.errors.json"]
-    assert read(quarantine, "bad.txt") == INVALID.encode()  # the original, byte for byte
-    report = json.loads(read(quarantine, "bad.txt.errors.json"))
+    assert names(quarantine) == ["errors/bad.txt.errors.json", "files/bad.txt"]
+    assert read(quarantine, "files/bad.txt") == INVALID.encode()  # the original, byte for byte
+    report = json.loads(read(quarantine, "errors/bad.txt.errors.json"))
     assert report["source"] == "bad.txt" and report["sourceEtag"] == etag and report["errorCount"] == 2
     assert [(e["line"], e["record"], e["field"]) for e in report["errors"]] == [(2, 1, "quantity"),
                                                                                (3, 2, "currency")]
-    meta = quarantine.get_blob_client("bad.txt").get_blob_properties().metadata
+    meta = quarantine.get_blob_client("files/bad.txt").get_blob_properties().metadata
     assert meta["error_count"] == "2" and meta["outcome"] == "invalid" and meta["source_etag"] == etag
     assert names(batch_store.output_container()) == []
 
@@ -94,7 +94,23 @@ def test_a_fixed_file_leaves_quarantine_and_a_broken_one_loses_its_output() -> N
     upload("flip.csv", INVALID)
     assert process_file({"batchId": "b3", "file": "flip.csv"})["outcome"] == "invalid"
     assert names(batch_store.output_container()) == []
-    assert names(batch_store.quarantine_container()) == ["flip.csv", "flip.csv.errors.json"]
+    assert names(batch_store.quarantine_container()) == ["errors/flip.csv.errors.json", "files/flip.csv"]
+
+
+def test_no_two_input_names_share_a_quarantine_blob() -> None:
+    """`X` and `X.errors.json` are different inputs: neither overwrites the other's copy or report, and a
+    fixed `X` removes only its own (before, both wrote the blob `X.errors.json`)."""
+    upload("x.csv", INVALID)
+    upload("x.csv.errors.json", INVALID)
+    process_file({"batchId": "b1", "file": "x.csv"})
+    process_file({"batchId": "b1", "file": "x.csv.errors.json"})
+    quarantine = batch_store.quarantine_container()
+    assert names(quarantine) == ["errors/x.csv.errors.json", "errors/x.csv.errors.json.errors.json",
+                                 "files/x.csv", "files/x.csv.errors.json"]
+    assert json.loads(read(quarantine, "errors/x.csv.errors.json"))["source"] == "x.csv"
+    upload("x.csv", VALID)
+    assert process_file({"batchId": "b2", "file": "x.csv"})["outcome"] == "succeeded"
+    assert names(quarantine) == ["errors/x.csv.errors.json.errors.json", "files/x.csv.errors.json"]
 
 
 def test_missing_file_and_missing_container_are_reported() -> None:
@@ -116,8 +132,8 @@ def test_empty_and_undecodable_files_are_reported_not_raised() -> None:
     assert empty["message"] == "The file has no records."
     assert latin1["message"].startswith("line 2: The file is not valid UTF-8 text: byte 0xe9")
     assert names(batch_store.quarantine_container()) == [
-        "empty.txt", "empty.txt.errors.json", "header-only.csv", "header-only.csv.errors.json",
-        "latin1.csv", "latin1.csv.errors.json"]
+        "errors/empty.txt.errors.json", "errors/header-only.csv.errors.json", "errors/latin1.csv.errors.json",
+        "files/empty.txt", "files/header-only.csv", "files/latin1.csv"]
 
 
 def test_a_file_over_the_size_limit_is_not_read(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,7 +142,7 @@ def test_a_file_over_the_size_limit_is_not_read(monkeypatch: pytest.MonkeyPatch)
     result = process_file({"batchId": "b1", "file": "big.csv"})
     assert result["outcome"] == "invalid" and "the limit is 100" in result["message"]
     assert "quarantine" not in result  # no copy of a file that was not read
-    assert names(batch_store.quarantine_container()) == ["big.csv.errors.json"]
+    assert names(batch_store.quarantine_container()) == ["errors/big.csv.errors.json"]
 
 
 def test_bad_activity_input_is_a_bug_not_an_outcome() -> None:

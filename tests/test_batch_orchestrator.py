@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections import Counter
 from datetime import timedelta
@@ -62,7 +63,7 @@ class Script:
     def write_chunk_report(self, payload: dict[str, Any]) -> dict[str, Any]:
         if payload["chunk"] in self.chunk_report_failures:
             raise ConnectionError("reports container unavailable")
-        name = f"{payload['batchId']}/chunks/chunk-{payload['chunk']:05d}.json"
+        name = f"{payload['batchId']}/chunks/{payload['run']}/chunk-{payload['chunk']:05d}.json"
         self.blobs[name] = payload
         return {"blobName": name}
 
@@ -119,8 +120,11 @@ async def test_250_files_in_chunks_of_100_run_as_three_sub_orchestrations_with_e
     files = [f"file-{i:03d}.csv" for i in range(250)]
     host, record, chunks = await run_batch(script, files, chunk_size=100)
     assert record.runtime_status == "Completed", host.output(record)
-    assert list(chunks) == ["batch-t1:chunk-00000", "batch-t1:chunk-00001", "batch-t1:chunk-00002"]
-    assert [chunk_instance_id("batch-t1", i) for i in range(3)] == list(chunks)
+    run = _decoded(next(e for e in record.history if e["EventType"] == EventType.SubOrchestrationInstanceCreated)[
+        "Input"])["run"]
+    assert re.fullmatch("[0-9a-f]{8}", run)
+    assert list(chunks) == [f"batch-t1:chunk-{run}-0000{i}" for i in range(3)]
+    assert [chunk_instance_id("batch-t1", run, i) for i in range(3)] == list(chunks)
     created = [e for e in record.history if e["EventType"] == EventType.SubOrchestrationInstanceCreated]
     assert {e["Name"] for e in created} == {CHUNK_ORCHESTRATOR}
     inputs = [_decoded(e["Input"]) for e in created]
@@ -220,7 +224,7 @@ async def test_at_most_max_parallel_chunks_run_at_once() -> None:
         instance_id = await host.start(ORCHESTRATOR, batch_input(files, chunk_size=5, parallel=2),
                                        instance_id="batch-t1")
         while not (parent := await host.status(instance_id)).is_terminal:
-            chunks = [await host.status(chunk_instance_id(instance_id, i)) for i in range(8)]
+            chunks = [await host.status(chunk_id) for chunk_id in _chunk_ids(parent)]
             most = max(most, sum(1 for c in chunks if c is not None and not c.is_terminal))
             await asyncio.sleep(0.001)
     assert 1 <= most <= 2
@@ -248,7 +252,7 @@ async def test_a_chunk_that_fails_as_a_whole_counts_its_files_failed() -> None:
     host, record, chunks = await run_batch(script, files, chunk_size=2)
     assert record.runtime_status == "Completed"
     assert host.output(record)["counts"] == {"succeeded": 4, "invalid": 0, "empty": 0, "missing": 0, "failed": 2}
-    assert chunks["batch-t1:chunk-00001"].runtime_status == "Failed"
+    assert [chunk.runtime_status for chunk in chunks.values()] == ["Completed", "Failed", "Completed"]
     report = script.blobs["t1/report.json"]["files"]
     assert [(e["file"], e["outcome"]) for e in report] == [
         ("f-0.csv", "succeeded"), ("f-1.csv", "succeeded"), ("f-2.csv", "failed"), ("f-3.csv", "failed"),
@@ -263,3 +267,35 @@ async def test_a_report_that_cannot_be_written_still_completes_with_the_counts()
     output = host.output(record)
     assert output["counts"]["succeeded"] == 1 and output["counts"]["invalid"] == 1
     assert output["report"] is None and "reports container unavailable" in output["reportError"]
+
+
+async def test_a_batch_started_again_after_terminate_and_purge_runs_beside_its_old_chunks() -> None:
+    """Terminating a batch does not stop its chunks; after a purge the same batch id may start again while
+    they still work. Chunk ids carry the run (from `context.new_uuid()`), so the new run's chunks never
+    collide with the old ones: the new run completes, and the old chunks finish on their own."""
+    script = Script()
+    files = [f"r-{i}.csv" for i in range(4)]
+    gate = threading.Event()
+    script.gates = {"r-0.csv": gate}
+    async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
+        instance_id = await host.start(ORCHESTRATOR, batch_input(files, chunk_size=2), instance_id="batch-t1")
+        for _ in range(500):
+            first = await host.status(instance_id)
+            if first is not None and len(_chunk_ids(first)) == 2:
+                break
+            await asyncio.sleep(0.01)
+        old_chunks = _chunk_ids(first)
+        await host.engine.terminate(instance_id, "operator stopped it")
+        await host.wait(instance_id, timeout=10)
+        assert await host.engine.purge(instance_id) == 1
+        host.clock.advance(timedelta(minutes=1))  # new_uuid() derives from the execution's start time
+        await host.start(ORCHESTRATOR, batch_input(files, chunk_size=2), instance_id="batch-t1")
+        gate.set()
+        record = await host.wait(instance_id, timeout=30)
+        second = await host.status(instance_id)
+        await host.idle()
+        old = [await host.status(chunk_id) for chunk_id in old_chunks]
+    assert record.runtime_status == "Completed", host.output(record)
+    assert host.output(record)["counts"]["succeeded"] == 4
+    assert second is not None and not set(_chunk_ids(second)) & set(old_chunks)
+    assert [chunk.runtime_status for chunk in old if chunk] == ["Completed", "Completed"]

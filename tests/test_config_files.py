@@ -17,11 +17,9 @@ import pytest
 from jsonschema.exceptions import best_match
 from packaging.requirements import Requirement
 
-from tools import lock
+from tools import lock, schemas
 
 ROOT = Path(__file__).resolve().parent.parent
-# SchemaStore's schemas live in the shared folder beside the repository (CI copies it there).
-SCHEMA_DIR = ROOT.parent / "shared" / "schemas"
 
 # Documented host.json fields that SchemaStore's host schema (additionalProperties: false) rejects.
 # Each stays in host.json; validation runs on a copy without it. Path -> where it is documented.
@@ -47,13 +45,15 @@ def load_json(path: Path) -> Any:
 
 
 def schema(name: str) -> dict[str, Any]:
-    path = SCHEMA_DIR / name
-    if not path.exists():
-        pytest.fail(
-            f"JSON schema {path} is missing. The tests expect the project's shared folder beside the "
-            f"repository ({SCHEMA_DIR.parent.parent}/shared/schemas); CI copies it there.",
-            pytrace=False,
-        )
+    """SchemaStore's schema, as `make setup` cached it (tools/schemas.py). Without it the check is skipped
+    with the reason, except in CI, which has the project's shared folder and must run it."""
+    path = schemas.find(name)
+    if path is None:
+        reason = (f"SchemaStore's {name} is not cached in {schemas.CACHE} nor in {schemas.SHARED}: "
+                  "`make setup` (python -m tools.schemas) fetches it when SchemaStore can be reached")
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     return load_json(path)
 
 

@@ -293,30 +293,3 @@ async def test_top_level_actions_are_awaited_in_order_like_the_extension() -> No
     assert [index for index, _ in fired] == [0, 1, 2, 3]  # not 0, 1, 3, 2 as the code reads
     assert [hour for _, hour in fired][:3] == [1, 3, 11]
     assert fired[3][1] >= 11
-
-
-async def test_a_start_whose_pending_row_was_never_written_still_runs() -> None:
-    """The start message goes out before the Pending row (as DurableTask.AzureStorage does), so a host
-    that dies in between leaves a message that creates the instance, not a row nothing will start."""
-    import pytest
-
-    async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
-        store = host.engine.store
-        write_row = store.create
-        calls = 0
-
-        async def dies_before_the_first_row(record) -> None:
-            nonlocal calls
-            calls += 1
-            if calls == 1:
-                raise ConnectionError("the host died before the Pending row was written")
-            await write_row(record)
-
-        store.create = dies_before_the_first_row
-        with pytest.raises(ConnectionError):
-            await host.start("Chain", "Tokyo", instance_id="orphan-1")
-        await host.idle()
-        record = await host.wait("orphan-1")
-    assert record.runtime_status == "Completed"
-    assert host.output(record) == "Hello Hello Tokyo"
-

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +128,58 @@ def test_query_pages_with_continuation_token(host: RunningHost) -> None:
 def test_unknown_route_and_method(host: RunningHost) -> None:
     assert requests.get(f"{host.base_url}/api/nothing-here", timeout=10).status_code == 404
     assert requests.get(f"{host.base_url}/api/start/Chain", timeout=10).status_code == 405
+
+
+def raw_request(host: RunningHost, head: str, body: bytes = b"", *, close_early: bool = False) -> bytes:
+    """Send bytes as they are (no client library fixes the Host header or the body) and read the answer."""
+    port = int(host.base_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        if close_early:
+            time.sleep(0.2)
+            return b""
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+            if b"\r\n\r\n" in answer and answer.endswith(b"}"):
+                break
+        return answer
+
+
+@pytest.mark.parametrize("value", ["bad host[", "127.0.0.1:99999", "x:y:z", "a b"])
+def test_an_invalid_host_header_is_400_before_any_function_runs(host: RunningHost, value: str) -> None:
+    """Kestrel refuses a Host header that is not host[:port] with 400; here the HTTP trigger built its
+    durableClient binding from it and failed with 500."""
+    answer = raw_request(host, f"POST /api/start/Echo HTTP/1.1\nHost: {value}\nContent-Length: 2\n"
+                               "Content-Type: application/json\nConnection: close\n", b"{}")
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.split()[1] == b"400", answer[:300]
+    assert b"Invalid Host header" in rest
+
+
+def test_a_body_that_does_not_decode_is_400_and_a_real_gzip_body_is_read(host: RunningHost) -> None:
+    plain = requests.post(f"{host.base_url}/api/start/Echo", data=b'{"a": 1}', timeout=10,
+                          headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert plain.status_code == 400
+    assert "could not be decoded as Content-Encoding 'gzip'" in plain.json()["Message"]
+    managed = requests.post(f"{host.base_url}{WEBHOOK}/orchestrators/Echo", data=b'{"a": 1}', timeout=10,
+                            headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert managed.status_code == 400
+    packed = requests.post(f"{host.base_url}/api/start/Echo", data=gzip.compress(b'{"a": 1}'), timeout=10,
+                           headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    assert packed.status_code == 202
+    assert "Traceback" not in host.log()
+
+
+def test_a_client_that_goes_away_mid_body_is_one_log_line(host: RunningHost) -> None:
+    before = host.log()
+    for path in ("/api/start/Echo", f"{WEBHOOK}/orchestrators/Echo"):
+        raw_request(host, f"POST {path} HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 1000\n"
+                          "Content-Type: application/json\n", b'{"a":', close_early=True)
+    for _ in range(100):
+        added = host.log()[len(before):]
+        if added.count("the client went away before its request body arrived") == 2:
+            break
+        time.sleep(0.05)
+    assert added.count("the client went away before its request body arrived") == 2, added
+    assert "Traceback" not in added

@@ -163,3 +163,34 @@ async def test_renewing_a_message_deleted_or_taken_meanwhile_is_quiet(storage_co
         [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert "received again" in warning.getMessage() and warning.exc_info is None
         await t.ack([again])
+
+
+async def test_leases_are_renewed_many_at_a_time(storage_connection: str) -> None:
+    """Under load the host holds thousands of messages; renewed one request after another they outlive their
+    visibility timeout and come back while still in work (an event then reached history twice). Renewals go
+    out concurrently, and every lease is extended."""
+    async with opened(storage_connection, visibility_timeout=30) as t:
+        await t.send([raised(f"flood-{i}") for i in range(200)])
+        held: list[Any] = []
+        while len(held) < 200:
+            held += await asyncio.wait_for(t.receive(32), 10)
+        in_flight = most = 0
+
+        def counted(update: Any) -> Any:
+            async def call(*args: Any, **kwargs: Any) -> Any:
+                nonlocal in_flight, most
+                in_flight += 1
+                most = max(most, in_flight)
+                try:
+                    return await update(*args, **kwargs)
+                finally:
+                    in_flight -= 1
+            return call
+
+        receipts = {id(d): d.receipt for d in held}
+        for client in t._control:
+            client.update_message = counted(client.update_message)
+        await t.renew(held)
+        assert most > 1
+        assert all(d.receipt != receipts[id(d)] for d in held)  # every lease was extended
+        await t.ack(held)

@@ -87,7 +87,7 @@ def test_help_everywhere() -> None:
     bare = subprocess.run([sys.executable, "-m", "dfctl"], cwd=ROOT, capture_output=True, text=True, timeout=30)
     assert bare.returncode == errors.USAGE
     for command in (["start"], ["start", "order"], ["start", "batch"], ["start", "leave"], ["approve"], ["reject"],
-                    ["status"], ["list"], ["terminate"], ["raise"], ["purge"], ["inspect"]):
+                    ["status"], ["list"], ["terminate"], ["raise"], ["purge"], ["inspect"], ["report"], ["outbox"]):
         with pytest.raises(SystemExit) as exit_info:
             main([*command, "--help"])
         assert exit_info.value.code == 0, command
@@ -104,6 +104,23 @@ def test_order_start_watch_and_a_second_start(env: Env, order: str) -> None:
     assert bad.code == errors.REFUSED and "quantity" in bad.err
     usage = env.dfctl("start", "order", "--email", "a@example.com")
     assert usage.code == errors.USAGE
+
+
+def test_a_leave_request_with_its_own_id_is_started_once(env: Env) -> None:
+    request_id = f"dfctl-{RUN}"
+    args = ["start", "leave", "--employee-id", "E-9", "--employee-email", "emp@example.com", "--approver-email",
+            "boss@example.com", "--start-date", "2030-05-01", "--end-date", "2030-05-02", "--reason", "own id",
+            "--request-id", request_id]
+    first = env.dfctl(*args, "--json")
+    assert first.code == errors.OK and json.loads(first.out)["id"] == f"leave-{request_id}"
+    again = env.dfctl(*args)
+    assert again.code == errors.REFUSED and "409" in again.err
+
+
+def test_the_order_confirmation_is_in_the_outbox(env: Env, order: str) -> None:
+    mails = env.dfctl("outbox", order)
+    assert mails.code == errors.OK, mails.err
+    assert f"orders/{order.removeprefix('order-')}/confirmation.eml" in mails.out
 
 
 def test_list_with_filters(env: Env, order: str) -> None:
@@ -157,6 +174,9 @@ def test_leave_approval(env: Env) -> None:
                          "--wait", "--interval", "0.1", "--timeout", "30")
     assert approved.code == errors.OK, approved.out + approved.err
     assert "Leave request approved." in approved.out
+    mails = env.dfctl("outbox", instance_id)
+    assert mails.code == errors.OK, mails.err
+    assert f"leave/{instance_id}/approval-request.eml" in mails.out and f"leave/{instance_id}/approved.eml" in mails.out
     again = env.dfctl("reject", instance_id, "--approver", "boss@example.com")
     assert again.code == errors.REFUSED and "409" in again.err
     unknown = env.dfctl("approve", "leave-00000000000000000000000000000000", "--approver", "boss@example.com")
@@ -173,11 +193,26 @@ def test_batch_upload_start_and_progress(env: Env, tmp_path: Path) -> None:
     assert done.code == errors.OK, done.out + done.err
     assert "uploaded 2 file(s) to batch-input" in done.out
     assert f"started batch: batch-dfctl-{RUN}" in done.out
-    assert re.search(r"Completed Completed 2/2 \(succeeded 1, invalid 1\)", done.out), done.out
+    assert re.search(r"batch-dfctl-\w+: Completed 2/2 \(succeeded 1, invalid 1\)", done.out), done.out
+    assert "Completed Completed" not in done.out  # the step is not repeated when it is the status
+
+    listed = env.dfctl("list", "--prefix", f"batch-dfctl-{RUN}")
+    assert f"batch-dfctl-{RUN}" in listed.out and ":chunk-" not in listed.out
+    assert "1 sub-orchestration(s) hidden" in listed.out
+    assert ":chunk-" in env.dfctl("list", "--prefix", f"batch-dfctl-{RUN}", "--all").out
+
+    report = env.dfctl("report", f"batch-dfctl-{RUN}", "--errors")
+    assert report.code == errors.OK, report.err
+    assert "2 file(s) (succeeded 1, invalid 1)" in report.out
+    assert f"dfctl-{RUN}/bad.csv (invalid, errors/dfctl-{RUN}/bad.csv.errors.json):" in report.out
+    assert "line 2, record 1, field quantity:" in report.out
+    as_json = json.loads(env.dfctl("report", f"dfctl-{RUN}", "--json").out)
+    assert [f["outcome"] for f in as_json["files"]] == ["succeeded", "invalid"]
+    assert env.dfctl("report", "no-such-batch").code == errors.NOT_FOUND
 
     inspected = env.dfctl("inspect", f"batch-dfctl-{RUN}")
     assert inspected.code == errors.OK, inspected.err
-    assert f"batch-dfctl-{RUN}:chunk-00000: Completed, 3 activities" in inspected.out
+    assert re.search(rf"batch-dfctl-{RUN}:chunk-[0-9a-f]{{8}}-00000: Completed, 3 activities", inspected.out)
     assert "ProcessFile" in inspected.out and "WriteBatchReport" in inspected.out
 
     missing = env.dfctl("start", "batch", str(tmp_path / "nope.csv"))

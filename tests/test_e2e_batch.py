@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Iterator
 
@@ -108,11 +109,15 @@ def test_a_mixed_batch_of_valid_invalid_and_missing_files(host: RunningHost, sam
     entries = report(final)["files"]
     assert [e["file"] for e in entries] == list(dict.fromkeys(files))
     bad = entries[1]
-    assert bad["outcome"] == "invalid" and bad["errorReport"] == f"{invalid[0]}.errors.json"
+    assert bad["outcome"] == "invalid" and bad["errorReport"] == f"errors/{invalid[0]}.errors.json"
     errors = json.loads(batch_store.quarantine_container().download_blob(bad["errorReport"]).readall())
     assert errors["errors"] and errors["errors"][0]["message"]
-    # 6 files in chunks of 4: two sub-orchestrations with ids derived from the parent's
-    for chunk in ("batch-mixed-1:chunk-00000", "batch-mixed-1:chunk-00001"):
+    # 6 files in chunks of 4: two sub-orchestrations with ids derived from the parent's and its run
+    history = requests.get(f"{host.base_url}{WEBHOOK}/instances/batch-mixed-1?showHistory=true", timeout=10).json()
+    chunks = [e["InstanceId"] for e in history["historyEvents"]
+              if e.get("EventType") == "SubOrchestrationInstanceCompleted"]
+    assert len(chunks) == 2 and all(re.fullmatch(r"batch-mixed-1:chunk-[0-9a-f]{8}-0000[01]", c) for c in chunks)
+    for chunk in chunks:
         status = requests.get(f"{host.base_url}{WEBHOOK}/instances/{chunk}", timeout=10)
         assert status.status_code == 200 and status.json()["runtimeStatus"] == "Completed"
     again = post(host, {"files": ["file1.txt"], "batchId": "mixed-1"})

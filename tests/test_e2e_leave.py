@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import shlex
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ from common import leave_emails, leave_store
 from common.leave_store import LeaveStatus
 from common.outbox import read_message
 from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
-from tests.readme_examples import README, curl_calls
+from tests.readme_examples import README, bash_blocks, curl_calls
 from tools import azurite as azurite_control
 from tools.seed import seed
 
@@ -374,3 +375,20 @@ def test_without_a_decision_the_request_expires_at_the_deadline(azurite: azurite
         assert late.json()["requestStatus"] == "Expired"
     finally:
         short.stop()
+
+
+def test_the_management_api_tour_runs_as_written(host: RunningHost) -> None:
+    """README's management-API tour, pasted into bash as it stands (only the host's address differs): every
+    call answers as its comment says, and it acts on its own throwaway instance only."""
+    [tour] = bash_blocks("### The Durable HTTP management API")
+    script = tour.replace("http://localhost:7071", host.base_url)
+    script += '\necho "TOUR_ID=$ID"\n'
+    done = subprocess.run(["bash", "-c", script.replace("\ncurl ", "\ncurl -sS -o /dev/null -w '%{http_code}\\n' ")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.split()
+    instance_id = next(line.split("=", 1)[1] for line in lines if line.startswith("TOUR_ID="))
+    # start, status and history (running: 202), query, suspend, resume, raise event, terminate, purge
+    assert [line for line in lines if line.isdigit()] == ["202", "202", "202", "200", "202", "202", "202", "202",
+                                                          "200"]
+    assert requests.get(f"{host.base_url}{WEBHOOK}/instances/{instance_id}", timeout=10).status_code == 404

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -20,9 +21,24 @@ import azure.functions as func
 import pytest
 
 from clients import maintenance
+from common import leave_store
+from common.leave_store import LeaveRecord, LeaveStatus
 from devhost.testing import LocalDurableHost
 
 DAY = timedelta(days=1)
+
+
+@pytest.fixture(autouse=True)
+def leave_table(azurite: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HistoryCleanup settles leave requests first: a leave table of this test's own, in the run's Azurite."""
+    monkeypatch.setenv("LEAVE_REQUESTS_TABLE", f"CleanupLeave{uuid.uuid4().hex[:8]}")
+
+
+def leave_row(request_id: str) -> None:
+    leave_store.create_request(LeaveRecord(
+        request_id=request_id, instance_id=request_id, employee_id="E-1", employee_email="ann@example.com",
+        approver_email="boss@example.com", start_date="2030-07-01", end_date="2030-07-02", days=2, reason="Holiday",
+        submitted_at="2030-06-01T08:00:00.000Z", deadline="2030-06-04T08:00:00.000Z"))
 
 
 def build_app() -> df.DFApp:
@@ -168,3 +184,31 @@ def test_schedule_setting_is_read_at_indexing(monkeypatch: pytest.MonkeyPatch) -
     assert maintenance.schedule() == "0 0 3 * * *"
     monkeypatch.setenv(maintenance.SCHEDULE_SETTING, "0 30 1 * * 0")
     assert maintenance.schedule() == "0 30 1 * * 0"
+
+
+async def test_leave_requests_whose_workflow_ended_without_a_decision_are_cancelled_first() -> None:
+    """An operator terminates a waiting leave request, or purges it by hand: its row would say Pending for
+    ever (and its requestId look free once the history is gone). HistoryCleanup cancels each open request
+    whose instance is Terminated, Failed or gone, before it purges anything; running ones are left alone."""
+    async with LocalDurableHost(app=build_app(), virtual_clock=True, serve_http=True) as host, \
+            aiohttp.ClientSession() as http:
+        api = f"{host.base_url}/runtime/webhooks/durabletask/instances"
+        for request_id in ("leave-terminated", "leave-purged", "leave-waiting"):
+            await host.start("WaitForGo", None, request_id)
+            leave_row(request_id)
+        await host.idle()
+        async with http.post(f"{api}/leave-terminated/terminate?reason=operator") as response:
+            assert response.status == 202
+        async with http.post(f"{api}/leave-purged/terminate?reason=operator") as response:
+            assert response.status == 202
+        await host.wait("leave-purged")
+        async with http.delete(f"{api}/leave-purged") as response:
+            assert response.status == 200
+        await host.wait("leave-terminated")
+        await cleanup_after(host, DAY)
+    statuses = {rid: leave_store.get_request(rid) for rid in ("leave-terminated", "leave-purged", "leave-waiting")}
+    assert {rid: record.status for rid, record in statuses.items()} == {
+        "leave-terminated": LeaveStatus.CANCELLED, "leave-purged": LeaveStatus.CANCELLED,
+        "leave-waiting": LeaveStatus.PENDING}
+    assert "Terminated" in (statuses["leave-terminated"].comment or "")
+    assert "purged" in (statuses["leave-purged"].comment or "")

@@ -21,7 +21,7 @@ import azure.functions as func
 import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
-from clients.leave_client import approval_url, bp
+from clients.leave_client import bp
 from common import leave_store
 from common.leave_store import LeaveRecord, LeaveStatus
 from devhost.client_binding import client_binding_json
@@ -169,6 +169,24 @@ def test_a_retry_racing_the_first_call_is_409_not_503() -> None:
     assert checks == ["leave-hr-1", "leave-hr-1"]  # looked before starting, and again when the start failed
 
 
+def test_a_request_id_whose_request_already_ended_is_409_even_without_its_workflow() -> None:
+    """The workflow was terminated and its history purged, so no instance answers for the id; the row still
+    does. One request per id, ever: 409 with the row's status, nothing started."""
+    client = HostlessClient()
+    status, body = call(client, "LeaveApproval_Client", leave_body(requestId="hr-ended"))
+    assert status == 202
+    client.instances.clear()  # purged
+    record = LeaveRecord(request_id="leave-hr-ended", instance_id="leave-hr-ended", employee_id="E-1",
+                         employee_email="ann@example.com", approver_email=APPROVER, start_date="2099-07-01",
+                         end_date="2099-07-02", days=2, reason="Holiday", submitted_at="2099-06-01T08:00:00.000Z",
+                         deadline="2099-06-04T08:00:00.000Z")
+    leave_store.create_request(record)
+    leave_store.cancel("leave-hr-ended", "terminated by an operator", "2099-06-02T08:00:00.000Z")
+    status, body = call(client, "LeaveApproval_Client", leave_body(requestId="hr-ended"))
+    assert (status, body["field"], body["requestStatus"]) == (409, "requestId", "Cancelled")
+    assert len(client.started) == 1
+
+
 @pytest.mark.parametrize("request_id", ["", "-starts-with-dash", "has space", "x" * 65, 42, "../etc"])
 def test_a_bad_request_id_is_400_and_starts_nothing(request_id: Any) -> None:
     client = HostlessClient()
@@ -201,13 +219,35 @@ def test_a_durable_host_that_cannot_start_is_503() -> None:
     assert status == 503 and body["field"] is None
 
 
-@pytest.mark.parametrize(("url", "expected"), [
-    ("http://localhost:7071/api/LeaveApproval_Client", "http://localhost:7071/api/SubmitApprovalResult"),
-    ("https://app.azurewebsites.net/api/LeaveApproval_Client?code=abc", "https://app.azurewebsites.net/api/SubmitApprovalResult"),
-    ("https://example.org/hr/v1/LeaveApproval_Client/", "https://example.org/hr/v1/SubmitApprovalResult"),
+@pytest.mark.parametrize(("settings", "expected"), [
+    ({}, "http://localhost:7071/api/SubmitApprovalResult"),
+    ({"WEBSITE_HOSTNAME": "localhost:7399"}, "http://localhost:7399/api/SubmitApprovalResult"),
+    ({"WEBSITE_HOSTNAME": "app.azurewebsites.net"}, "https://app.azurewebsites.net/api/SubmitApprovalResult"),
+    ({"WEBSITE_HOSTNAME": "app.azurewebsites.net", "LEAVE_APPROVAL_BASE_URL": "https://hr.example.com/"},
+     "https://hr.example.com/api/SubmitApprovalResult"),
 ])
-def test_the_approval_url_sits_next_to_the_request_url(url: str, expected: str) -> None:
-    assert approval_url(url) == expected
+def test_the_approval_link_comes_from_the_settings_never_from_the_request(
+        monkeypatch: pytest.MonkeyPatch, settings: dict[str, str], expected: str) -> None:
+    """Before, the link in the approver's e-mail was built from the request's Host header, so whoever started
+    a leave request chose where the approver's approve/reject link pointed."""
+    for name in ("WEBSITE_HOSTNAME", "LEAVE_APPROVAL_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in settings.items():
+        monkeypatch.setenv(name, value)
+    client = HostlessClient()
+    status, _ = call(client, "LeaveApproval_Client", leave_body(), url="https://evil.example/api/LeaveApproval_Client",
+                     headers={"Host": "evil.example"})
+    assert status == 202
+    [(_, _, workflow)] = client.started
+    assert workflow["approvalUrl"] == expected
+
+
+def test_a_malformed_approval_base_url_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEAVE_APPROVAL_BASE_URL", "hr.example.com/approve?x=1")
+    client = HostlessClient()
+    status, body = call(client, "LeaveApproval_Client", leave_body())
+    assert status == 500 and "LEAVE_APPROVAL_BASE_URL" in json.dumps(body)
+    assert client.started == []
 
 
 # --- SubmitApprovalResult ---------------------------------------------------------------------

@@ -423,3 +423,18 @@ async def test_a_submit_that_keeps_failing_fails_the_instance() -> None:
 ])
 def test_parse_decision(payload: Any, expected: dict[str, Any] | None) -> None:
     assert parse_decision(payload) == expected
+
+
+@pytest.mark.parametrize(("stored", "output"), [
+    ("Approved", "Leave request approved."),
+    ("Cancelled", "Leave request cancelled: its workflow ended without a decision."),
+])
+async def test_a_workflow_restarted_over_an_ended_request_ends_at_once(stored: str, output: str) -> None:
+    """An operator restarts (same id) the workflow of a request that was decided or cancelled: SubmitLeaveRequest
+    finds the row ended, and the workflow ends with that outcome instead of waiting on a decided request."""
+    script = Script(SubmitLeaveRequest={"requestId": "leave-1", "status": stored, "blobName": None})
+    async with LocalDurableHost(app=build_app(script), virtual_clock=True) as host:
+        record = await host.wait(await host.start(ORCHESTRATOR, leave_input(), "leave-1"), timeout=5)
+    assert record.runtime_status == "Completed" and host.output(record) == output
+    assert script.order == ["SubmitLeaveRequest"]
+    assert custom_status(record)["step"] == stored

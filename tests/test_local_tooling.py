@@ -146,3 +146,22 @@ def test_run_local_refuses_a_busy_app_port(tmp_path: Path) -> None:
         )
     assert result.returncode != 0
     assert f"port {port} is already in use" in result.stderr
+
+
+def test_the_config_schemas_are_cached_from_the_shared_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make setup` caches SchemaStore's schemas from the project's shared folder when it is beside the
+    repository, so the schema tests run from a plain clone on the project's machines; with no source at
+    all, nothing is cached and the tests skip with the reason (tests/test_config_files.py)."""
+    from tools import schemas
+
+    shared, cache = tmp_path / "shared", tmp_path / "cache"
+    shared.mkdir()
+    for name in schemas.SCHEMAS:
+        (shared / name).write_text('{"type": "object"}', encoding="utf-8")
+    monkeypatch.setattr(schemas, "SHARED", shared)
+    monkeypatch.setattr(schemas, "CACHE", cache)
+    assert schemas.cache() == []
+    assert all(schemas.find(name) == cache / name for name in schemas.SCHEMAS)
+    monkeypatch.setattr(schemas, "SHARED", tmp_path / "nowhere")
+    monkeypatch.setattr(schemas, "CACHE", tmp_path / "empty")
+    assert schemas.find("host.schema.json") is None

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from devhost.engine import InstanceExists
 from devhost.history import EventType, event, parse_time
 from devhost.store import InstanceRecord
+from devhost.table_store import TableInstanceStore
 from devhost.testing import LocalDurableHost
 from devhost.transport import Message
 
@@ -206,3 +210,53 @@ async def test_an_activity_failure_reaches_the_orchestrator_as_the_sdk_raises_it
     assert failed["Details"] == json.dumps(details, separators=(",", ":"), ensure_ascii=False)
     assert host.output(record) == ("Orchestrator function 'FailsWithTheActivity' failed: "
                                    f"{failed['Reason']} \n {failed['Details']}")
+
+
+async def test_a_start_whose_row_was_never_written_is_dropped_and_may_be_repeated() -> None:
+    """AzureStorageOrchestrationService.CreateTaskOrchestrationAsync sends the start message, then
+    SetNewExecutionAsync writes the row. OrchestrationSessionManager.DedupeExecutionStartedMessagesAsync defers
+    a top-level start whose row does not name it and discards it at DequeueCount 10 ("the client would have
+    observed a failure and will know to retry"); the repeated start runs."""
+    async with LocalDurableHost(APP, virtual_clock=True) as host:
+        store = host.engine.store
+        write_row = store.start_execution
+
+        async def dies_before_the_row(record: InstanceRecord, etag: str | None) -> bool:
+            raise ConnectionError("the host died before the Pending row was written")
+
+        store.start_execution = dies_before_the_row  # type: ignore[method-assign]
+        with pytest.raises(ConnectionError):
+            await host.start("ShoutOnce", instance_id="orphan-1")
+        store.start_execution = write_row  # type: ignore[method-assign]
+        for _ in range(12):
+            await host.advance(timedelta(seconds=1))
+        assert await host.status("orphan-1") is None
+        assert host.engine.transport.pending() == 0  # dropped, not deferred for ever
+        record = await host.wait(await host.start("ShoutOnce", instance_id="orphan-1"), timeout=10)
+    assert record.runtime_status == "Completed" and host.output(record) == "ONCE"
+
+
+async def test_concurrent_starts_of_one_id_run_one_execution(storage_connection: str) -> None:
+    """SetNewExecutionAsync inserts the Pending row (or replaces it with If-Match) and swallows 409/412, so of
+    simultaneous starts of one id exactly one row is written; DedupeExecutionStartedMessagesAsync drops the
+    others' start messages. Every start that passed the dedupe-status check returns (202 over HTTP, as in
+    Azure), the others meet OrchestrationAlreadyExistsException; one execution runs, none is left Pending."""
+    host = LocalDurableHost(APP)
+    host.engine.store = TableInstanceStore(storage_connection, f"C{uuid.uuid4().hex[:8]}")
+    ids = [f"twin-{n}" for n in range(5)]
+    async with host:
+        for instance_id in ids:
+            outcomes = await asyncio.gather(*(host.start("ShoutOnce", instance_id=instance_id) for _ in range(20)),
+                                            return_exceptions=True)
+            assert all(o == instance_id or isinstance(o, InstanceExists) for o in outcomes), outcomes
+            assert outcomes.count(instance_id) >= 1
+        for instance_id in ids:
+            await host.wait(instance_id, timeout=30)
+        await host.idle()
+        records = [await host.status(instance_id) for instance_id in ids]
+    for record in records:
+        assert record is not None
+        assert record.runtime_status == "Completed" and host.output(record) == "ONCE"
+        started = [e for e in record.history if e["EventType"] == EventType.ExecutionStarted]
+        assert [e["OrchestrationInstance"]["ExecutionId"] for e in started] == [record.execution_id]
+        assert kinds(record).count("TaskScheduled") == 1

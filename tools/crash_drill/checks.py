@@ -15,10 +15,13 @@ from typing import Any
 
 from common import inventory, leave_emails, leave_store, orders, outbox, payments
 from common.batch_store import (
+    QUARANTINE_ERRORS,
+    QUARANTINE_FILES,
     error_report_name,
     output_blob_name,
     output_container,
     quarantine_container,
+    quarantine_copy_name,
     read_json,
     report_blob_name,
     reports_container,
@@ -252,8 +255,10 @@ def check_batch(seen: Observed) -> Check:
                      or meta.get("batch_id") != seen.plan.batch_id):
             check.problems.append(f"{blob}: metadata {meta}, expected {seen.uploaded.records[source]} records")
     rejected = sorted(set(expected) - valid)
-    quarantined = set(quarantine_container().list_blob_names(name_starts_with=BATCH_PREFIX))
-    wanted_q = {name for source in rejected for name in (source, error_report_name(source))}
+    quarantine = quarantine_container()
+    quarantined = {name for folder in (QUARANTINE_FILES, QUARANTINE_ERRORS)
+                   for name in quarantine.list_blob_names(name_starts_with=folder + BATCH_PREFIX)}
+    wanted_q = {name for source in rejected for name in (quarantine_copy_name(source), error_report_name(source))}
     check.problems += [f"quarantine blob missing: {name}" for name in sorted(wanted_q - quarantined)]
     check.problems += [f"quarantine blob not expected: {name}" for name in sorted(quarantined - wanted_q)]
     check.summary = (f"{len(expected)} files {dict(counts)}; {len(report['files'])} report entries, "
@@ -285,7 +290,7 @@ def check_leave(seen: Observed) -> Check:
             stored = record and (record.status.value, record.decision, record.decided_by)
             check.problems.append(f"{instance_id}: stored {stored}, expected {expected.value} by {by}")
         mails = set(container().list_blob_names(name_starts_with=f"leave/{instance_id}/"))
-        outcome_mails = {leave_emails.outcome_blob_name(instance_id, s) for s in leave_store.FINAL} & mails
+        outcome_mails = {leave_emails.outcome_blob_name(instance_id, s) for s in leave_emails.OUTCOME_STATUSES} & mails
         wanted = {leave_emails.outcome_blob_name(instance_id, expected)}
         if outcome_mails != wanted or leave_emails.blob_name(instance_id, "approval-request") not in mails:
             check.problems.append(f"{instance_id}: e-mails {sorted(mails)}, expected the request and {wanted}")

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -53,7 +54,8 @@ def start_batch(host: Supervisor, batch_id: str, tally: Tally) -> str:
 
 def _start_until_accepted(host: Supervisor, path: str, body: Any, what: str, key: str, tally: Tally) -> str:
     """POST a start with an idempotency key until it is accepted; after a call lost with the host,
-    a 409 naming the instance means the lost call had started it."""
+    a 409 naming an instance that exists means the lost call had started it. One that does not exist
+    (yet) was claimed by the lost call (common.start_claims): ask again until the claim is free."""
     lost = False
     while True:
         try:
@@ -66,6 +68,10 @@ def _start_until_accepted(host: Supervisor, path: str, body: Any, what: str, key
             return str(response.json()["id"])
         answer = _json(response)
         if response.status_code == 409 and lost and answer.get("instanceId"):
+            if not _exists(host, answer["statusQueryGetUri"]):
+                tally.add(f"{what} starts refused while the lost call's claim was held, retried")
+                host.pause(1.0)
+                continue
             tally.add(f"{what} starts answered 409 on retry (the lost call had started it)")
             return str(answer["instanceId"])
         if response.status_code == 503:
@@ -112,6 +118,15 @@ def decide_leave(host: Supervisor, instance_id: str, leave: LeavePlan, tally: Ta
             host.pause(0.5)
             continue
         raise DrillError(f"decision for {instance_id}: {response.status_code} {response.text[:300]}")
+
+
+def _exists(host: Supervisor, status_url: str) -> bool:
+    """Whether the instance behind a status URL exists (a host lost meanwhile counts as "not yet")."""
+    parts = urlsplit(status_url)
+    try:
+        return host.call("GET", f"{parts.path}?{parts.query}").status_code != 404
+    except HostLost:
+        return False
 
 
 def _json(response: requests.Response) -> dict[str, Any]:
