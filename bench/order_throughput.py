@@ -100,6 +100,7 @@ def measure(orders: int, concurrency: int, location: Path | None) -> tuple[float
     """Direct and workflow seconds for `orders` orders against a private Azurite (in memory when `location` is
     None, else with its data on disk in `location`, as `make run` keeps it), and each order's latency."""
     server = azurite.start(location=location)
+    saved = os.environ.get("AzureWebJobsStorage")
     os.environ["AzureWebJobsStorage"] = server.connection_string
     try:
         from tools.seed import seed
@@ -116,6 +117,10 @@ def measure(orders: int, concurrency: int, location: Path | None) -> tuple[float
                 host.stop()
     finally:
         server.stop()
+        if saved is None:
+            os.environ.pop("AzureWebJobsStorage", None)
+        else:
+            os.environ["AzureWebJobsStorage"] = saved
     return direct, workflow, sorted(latencies)
 
 

@@ -3,7 +3,8 @@
 1. Ask the host whether the instance exists: if so, 409 with its status URL.
 2. Claim the id atomically in storage (`common.start_claims`): of simultaneous identical requests exactly
    one wins; the others get 409 with the same status URL.
-3. Ask the host again (a start that finished between 1 and 2), then start, then mark the claim started;
+3. When the claim replaced an older one, ask the host again (a start that finished between 1 and 2); then
+   start, then mark the claim started;
    a start that fails releases the claim, so the same request may simply be sent again.
 If the host cannot be asked, nothing is started and the caller gets 503.
 """
@@ -51,9 +52,11 @@ async def refuse_if_started(req: func.HttpRequest, client: df.DurableOrchestrati
 
 
 async def claim_instance(req: func.HttpRequest, client: df.DurableOrchestrationClient, instance_id: str, *,
-                         message: str, field: str) -> StartClaim:
-    """Steps 1-3 up to the start: 409 (`message`, naming `field`) unless this request may start `instance_id`."""
-    await refuse_if_started(req, client, instance_id, message=message, field=field)
+                         message: str, field: str, checked: bool = False) -> StartClaim:
+    """Steps 1-3 up to the start: 409 (`message`, naming `field`) unless this request may start `instance_id`.
+    `checked`: the caller has just asked the host (step 1) itself."""
+    if not checked:
+        await refuse_if_started(req, client, instance_id, message=message, field=field)
     try:
         claim = await asyncio.to_thread(claim_start, instance_id)
     except ClaimHeld as held:
@@ -62,6 +65,8 @@ async def claim_instance(req: func.HttpRequest, client: df.DurableOrchestrationC
             message, field, status=409, instanceId=instance_id, runtimeStatus="Pending",
             statusQueryGetUri=client.get_client_response_links(req, instance_id)["statusQueryGetUri"],
         ) from held
+    if not claim.replaced:  # a fresh claim: nobody started this id since step 1 without claiming it first
+        return claim
     try:
         await refuse_if_started(req, client, instance_id, message=message, field=field)
     except RequestError:

@@ -95,7 +95,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     already = {"message": f"Order {order_id} already has a workflow.", "field": "orderId"}
     await refuse_if_started(req, client, instance_id, **already)  # an order with a workflow: its status URL
     priced = await asyncio.to_thread(_check_startable, order_id, request)  # bad input writes nothing
-    claim = await claim_instance(req, client, instance_id, **already)
+    claim = await claim_instance(req, client, instance_id, checked=True, **already)
     try:
         created = await asyncio.to_thread(_prepare_order, order_id, request, priced)
     except BaseException:

@@ -41,6 +41,7 @@ class StartClaim:
     instance_id: str
     token: str
     etag: str
+    replaced: bool = False  # it took over a Started or stale claim (a start may have finished meanwhile)
 
 
 class ClaimHeld(Exception):
@@ -76,7 +77,7 @@ def claim_start(instance_id: str, *, now: datetime | None = None) -> StartClaim:
                                        match_condition=MatchConditions.IfNotModified)
     except (ResourceModifiedError, ResourceNotFoundError) as error:
         raise ClaimHeld(instance_id, moment) from error
-    return StartClaim(instance_id, token, written["etag"])
+    return StartClaim(instance_id, token, written["etag"], replaced=True)
 
 
 def mark_started(claim: StartClaim) -> None:

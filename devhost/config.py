@@ -100,6 +100,7 @@ class DurableSettings:
 
     hub_name: str = DEFAULT_HUB_NAME
     control_queue_batch_size: int = 32
+    control_queue_buffer_threshold: int = 256  # AzureStorageOptions.ControlQueueBufferThreshold's default
     max_concurrent_activities: int = 10
     max_concurrent_orchestrators: int = 10
     partition_count: int = 4
@@ -115,6 +116,7 @@ class DurableSettings:
         return cls(
             hub_name=hub,
             control_queue_batch_size=int(provider.get("controlQueueBatchSize", 32)),
+            control_queue_buffer_threshold=int(provider.get("controlQueueBufferThreshold", 256)),
             max_concurrent_activities=int(durable.get("maxConcurrentActivityFunctions", 10)),
             max_concurrent_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
             partition_count=int(provider.get("partitionCount", 4)),

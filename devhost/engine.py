@@ -40,6 +40,7 @@ _INVALID_ID_CHARS = set("/\\#?")
 _SCHEDULING_EVENTS = (EventType.TaskScheduled, EventType.TimerCreated, EventType.SubOrchestrationInstanceCreated)
 OUT_OF_ORDER_DELAY = timedelta(seconds=1)
 MAX_START_DEFERRALS = 10
+BUFFER_FULL_PAUSE = 1.0  # ControlQueue.GetMessagesAsync: Task.Delay(1 s) while the buffer is full
 _RESULT_KEYS = {
     EventType.TaskCompleted: "TaskScheduledId",
     EventType.TaskFailed: "TaskScheduledId",
@@ -142,6 +143,7 @@ class Engine:
         self._creating: Counter[str] = Counter()  # client starts of an id still writing their row
         self._start_deferrals: Counter[str] = Counter()  # top-level start messages seen without their row
         self._owned: set[Delivery] = set()
+        self._control_pending: set[Delivery] = set()  # orchestration messages received and not yet done
         self._held: dict[str, list[Delivery]] = defaultdict(list)
         self._completion_waiters: dict[str, list[asyncio.Future[None]]] = defaultdict(list)
         self._workers: list[asyncio.Task[None]] = []
@@ -329,7 +331,13 @@ class Engine:
                 self._mark_ready(instance_id)
 
     async def _control_receiver(self) -> None:
+        """Receive orchestration messages, up to `controlQueueBufferThreshold` held at once: ControlQueue.
+        GetMessagesAsync pauses (1 s at a time) while that many are locked and not yet done, so a flood is
+        taken in as fast as it is worked off and every held message can be renewed in time."""
         while True:
+            if len(self._control_pending) >= self.settings.control_queue_buffer_threshold:
+                await asyncio.sleep(BUFFER_FULL_PAUSE)
+                continue
             try:
                 deliveries = await self.transport.receive(self.settings.control_queue_batch_size)
             except asyncio.CancelledError:
@@ -340,6 +348,7 @@ class Engine:
                 continue
             for delivery in deliveries:
                 self._owned.add(delivery)
+                self._control_pending.add(delivery)
                 self._inbox[delivery.message.instance_id].append(delivery)
             for instance_id in {d.message.instance_id for d in deliveries}:
                 self._mark_ready(instance_id)
@@ -352,12 +361,15 @@ class Engine:
     async def _ack(self, deliveries: list[Delivery]) -> None:
         await self.transport.ack(deliveries)
         self._owned.difference_update(deliveries)
+        self._control_pending.difference_update(deliveries)
 
     async def _renewal_loop(self, interval: float) -> None:
-        """Keep messages that are still being worked on invisible (long episodes and activities)."""
+        """Keep messages that are still being worked on invisible (long episodes and activities). Each tick
+        renews every message held for half an interval or more, so a renewal starts at the latest 1.5
+        intervals after the last one (half the visibility timeout) and has the other half to arrive."""
         while True:
             await asyncio.sleep(interval)
-            threshold = asyncio.get_running_loop().time() - interval
+            threshold = asyncio.get_running_loop().time() - interval / 2
             owned = [*self._owned, *self.transport.local_backlog()]
             stale = [d for d in owned if d.received_at and d.received_at < threshold]
             if stale:
@@ -425,6 +437,7 @@ class Engine:
                 # Leave the messages unacknowledged: the transport redelivers them later.
                 log.exception("Episode failed for instance %s; its messages will be redelivered", instance_id)
                 self._owned.difference_update(batch)
+                self._control_pending.difference_update(batch)
             finally:
                 self._queued.discard(instance_id)
                 if self._inbox.get(instance_id):

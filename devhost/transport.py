@@ -271,6 +271,14 @@ _GONE = "was gone (visibility timeout expired?)"
 _TAKEN = "was received again after its visibility timeout ran out; the new receiver handles it"
 
 
+def _lease(delivery: Delivery) -> asyncio.Lock:
+    """The lock that keeps a delivery's renewal and its delete apart (each changes or needs its pop receipt)."""
+    lock = delivery.extra.get("lease")
+    if lock is None:
+        lock = delivery.extra["lease"] = asyncio.Lock()
+    return lock
+
+
 def _lost_lease(error: Exception) -> str | None:
     """Why a message we held is no longer ours (`_GONE` or `_TAKEN`), or None for any other storage error."""
     from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
@@ -502,14 +510,20 @@ class AzureQueueTransport:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
         async def delete(delivery: Delivery) -> None:
-            delivery.extra["acked"] = True  # a renewal running meanwhile leaves it alone
-            try:
-                await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
-            except ResourceNotFoundError:
+            # After a renewal that is on its way: the delete needs the pop receipt that renewal returns
+            # (with the old one it fails, and the message comes back: an event would reach history twice).
+            async with _lease(delivery):
+                delivery.extra["acked"] = True  # renewals from now on leave it alone
+                try:
+                    await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
+                    error = None
+                except (ResourceNotFoundError, HttpResponseError) as caught:
+                    error = caught
+            if isinstance(error, ResourceNotFoundError):
                 log.warning("Message %s was already gone (visibility timeout expired?)", delivery.extra["id"])
-            except HttpResponseError as error:
+            elif error is not None:
                 if error.error_code != "PopReceiptMismatch":
-                    raise
+                    raise error
                 # Its visibility timeout ran out and it was received again (a busy host): the new
                 # receiver handles it, and its result is dropped as a duplicate.
                 log.warning("Message %s was received again before it was deleted", delivery.extra["id"])
@@ -536,14 +550,15 @@ class AzureQueueTransport:
     async def _renew_one(self, delivery: Delivery) -> None:
         from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 
-        if delivery.extra.get("acked"):
-            return
         try:
-            updated = await delivery.queue.update_message(
-                delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
-            )
-            delivery.receipt = updated.pop_receipt
-            delivery.received_at = asyncio.get_running_loop().time()
+            async with _lease(delivery):  # never at the same time as its delete (see ack)
+                if delivery.extra.get("acked"):
+                    return
+                updated = await delivery.queue.update_message(
+                    delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
+                )
+                delivery.receipt = updated.pop_receipt
+                delivery.received_at = asyncio.get_running_loop().time()
         except ResourceNotFoundError:
             if not delivery.extra.get("acked"):  # deleted by its ack while this renewal was on its way: fine
                 log.warning("Message %s was gone before its renewal (visibility timeout expired?)",

@@ -26,6 +26,7 @@ FINISHED_STATUSES = ["Completed", "Failed", "Terminated"]
 # The statuses a purge by filter acts on: the provider drops every other one from the list, and a list left
 # empty purges every instance in the time range, running ones too (AzureTableTrackingStore).
 PURGEABLE_STATUSES = (*FINISHED_STATUSES, "Canceled")
+PURGE_PREVIEW = 10  # instance ids shown before a purge by filter asks
 STATUSES = ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Terminated", "Suspended", "Canceled")
 DEFAULT_INPUT_CONTAINER = "batch-input"
 
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "statuses (Completed, Failed, Terminated by default; --status picks among them and "
                     "Canceled). It does not delete your business data (orders, reports, blobs).")
     purge.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?")
+    purge.add_argument("--yes", action="store_true",
+                       help="purge by filter without showing what matches and asking first (scripts)")
     _filters(purge, prefix=False)
 
     inspect = command(
@@ -626,8 +629,11 @@ def cmd_purge(args: argparse.Namespace) -> int:
         # The API would drop these and, with no status left, purge every instance in the range.
         raise CliError(f"Only finished instances are purged ({', '.join(PURGEABLE_STATUSES)}); "
                        f"not {', '.join(unfinished)}. Terminate an instance first to purge it.", errors.USAGE)
-    response = client.purge_by(created_from=iso(parse_moment(args.created_from)) or "",
-                               created_to=iso(parse_moment(args.created_to)), statuses=statuses)
+    created_from, created_to = iso(parse_moment(args.created_from)) or "", iso(parse_moment(args.created_to))
+    if not args.yes:
+        _confirm_purge(args, client.query(statuses=statuses, created_from=created_from, created_to=created_to),
+                       statuses)
+    response = client.purge_by(created_from=created_from, created_to=created_to, statuses=statuses)
     if response.status_code == 404:
         deleted = 0
     else:
@@ -636,6 +642,20 @@ def cmd_purge(args: argparse.Namespace) -> int:
     _report(args, {"instancesDeleted": deleted, "runtimeStatus": statuses},
             f"purged {deleted} instance(s) ({', '.join(statuses)})")
     return errors.OK
+
+
+def _confirm_purge(args: argparse.Namespace, matching: list[dict[str, Any]], statuses: list[str]) -> None:
+    """Show what a purge by filter would delete; go on only when the person at the terminal says yes."""
+    ids = [str(i.get("instanceId")) for i in matching]
+    listed = ", ".join(ids[:PURGE_PREVIEW]) + (f", ... ({len(ids) - PURGE_PREVIEW} more)" if len(ids) > PURGE_PREVIEW
+                                                  else "")
+    print(f"This purges the history of {len(ids)} instance(s) ({', '.join(statuses)}) created since "
+          f"{args.created_from}{' until ' + args.created_to if args.created_to else ''}"
+          + (f": {listed}" if ids else "."), file=sys.stderr)
+    if not sys.stdin.isatty():
+        raise CliError("Not purged: add --yes to purge without asking.", errors.USAGE)
+    if input("Purge them? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise CliError("Not purged.", errors.REFUSED)
 
 
 def _report(args: argparse.Namespace, value: dict[str, Any], text: str) -> None:

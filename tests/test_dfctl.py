@@ -163,6 +163,25 @@ def test_terminate_watch_purge_and_not_found(env: Env) -> None:
     assert env.dfctl("raise", "no-such-instance", "Go", "--data", "{}").code == errors.NOT_FOUND
 
 
+def test_a_purge_by_filter_shows_what_it_would_delete_and_needs_a_yes(env: Env) -> None:
+    """The management API's purge by filter deletes everything that matches at once; dfctl lists the matches
+    first and, without a terminal to ask, purges only with --yes."""
+    leave = env.dfctl("start", "leave", "--employee-id", "E-7", "--employee-email", "emp@example.com",
+                      "--approver-email", "boss@example.com", "--start-date", "2030-06-02", "--end-date",
+                      "2030-06-03", "--reason", "dfctl purge", "--json")
+    instance_id = json.loads(leave.out)["id"]
+    assert env.dfctl("terminate", instance_id).code == errors.OK
+    status = json.loads(env.dfctl("status", instance_id, "--watch", "--interval", "0.1", "--json").out)
+    since = status["createdTime"]
+    refused = env.dfctl("purge", "--created-from", since)
+    assert refused.code == errors.USAGE and "add --yes" in refused.err
+    assert instance_id in refused.err and "Completed, Failed, Terminated" in refused.err
+    assert env.dfctl("status", instance_id).code == errors.OK  # still there
+    done = env.dfctl("purge", "--created-from", since, "--yes")
+    assert done.code == errors.OK and "purged" in done.out
+    assert env.dfctl("status", instance_id).code == errors.NOT_FOUND
+
+
 def test_leave_approval(env: Env) -> None:
     leave = env.dfctl("start", "leave", "--employee-id", "E-8", "--employee-email", "emp@example.com",
                       "--approver-email", "boss@example.com", "--start-date", "2030-04-01", "--end-date",

@@ -165,3 +165,36 @@ def test_the_config_schemas_are_cached_from_the_shared_folder(tmp_path: Path, mo
     monkeypatch.setattr(schemas, "SHARED", tmp_path / "nowhere")
     monkeypatch.setattr(schemas, "CACHE", tmp_path / "empty")
     assert schemas.find("host.schema.json") is None
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm-to-make"])
+def test_make_run_stops_everything_quietly_within_5_seconds(tmp_path: Path, how: str) -> None:
+    """Ctrl-C in the terminal (SIGINT to the whole foreground process group) or SIGTERM to the `make` process
+    (GNU make passes SIGTERM on to the recipe) stops the app and Azurite, with no traceback, within 5 s."""
+    ports = (azurite_control.free_port(), azurite_control.free_port(), azurite_control.free_port())
+    port = azurite_control.free_port()
+    args = (f"--host devhost --no-seed --port {port} --app-dir {SAMPLE_APP} --azurite-ports "
+            f"{','.join(map(str, ports))} --azurite-dir {tmp_path / 'azurite'}")
+    log = tmp_path / "make_run.log"
+    with open(log, "w") as out:
+        make = subprocess.Popen(["make", "--no-print-directory", "run", f"RUN_ARGS={args}"], cwd=ROOT, stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert wait_until(lambda: "Press Ctrl-C" in log.read_text() or make.poll() is not None, 120), log.read_text()
+        assert azurite_control.port_open(port)
+        started = time.monotonic()
+        if how == "ctrl-c":
+            os.killpg(make.pid, signal.SIGINT)
+        else:
+            make.send_signal(signal.SIGTERM)
+        make.wait(timeout=30)
+        took = time.monotonic() - started
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGKILL)
+    output = log.read_text()
+    assert took < 5, output
+    assert not group_members(make.pid), output
+    assert not azurite_control.port_open(port) and not any(azurite_control.port_open(p) for p in ports)
+    assert "Azurite stopped." in output and "Traceback" not in output and "KeyboardInterrupt" not in output

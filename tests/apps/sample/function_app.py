@@ -1,6 +1,7 @@
 """A small app that exercises the local host's Durable semantics in tests."""
 
 import logging
+import time
 from datetime import timedelta
 
 import azure.durable_functions as df
@@ -232,3 +233,15 @@ def Nap(value: int) -> int:
 
     time.sleep(0.2)
     return value
+
+
+@app.orchestration_trigger(context_name="context")
+def CollectEvents(context: df.DurableOrchestrationContext):
+    """Wait for `count` events named "E", one after another; returns how many came. Every episode takes
+    0.3 s more (a stand-in for a large replay, so the host holds many received messages for a while):
+    a test app's shortcut, never a pattern for an orchestrator."""
+    time.sleep(0.3)
+    count = int(context.get_input() or 0)
+    for _ in range(count):
+        yield context.wait_for_external_event("E")
+    return count
