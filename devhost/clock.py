@@ -27,11 +27,17 @@ class Clock:
             await asyncio.wait_for(wake.wait(), timeout=delay)
 
 
+VIRTUAL_EPOCH = datetime(2030, 1, 7, 9, 30, 15, 250000, tzinfo=UTC)
+
+
 class VirtualClock(Clock):
     """A clock that only moves when told; timers due at or before `now` fire at once."""
 
     def __init__(self, start: datetime | None = None):
-        self._now = start or datetime.now(UTC)
+        # A fixed instant by default, so a test runs the same whenever it runs (a schedule's next
+        # occurrence, a deadline across midnight); not a round one, so code that assumes whole
+        # seconds or minutes shows it.
+        self._now = start or VIRTUAL_EPOCH
         self._changed = asyncio.Event()
 
     def now(self) -> datetime:

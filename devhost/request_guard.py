@@ -81,7 +81,7 @@ async def request_guard(request: web.Request, handler: Handler) -> web.StreamRes
         if isinstance(error.__cause__, ContentEncodingError) or "content-encoding" in str(error).lower():
             encoding = request.headers.get("Content-Encoding", "")
             return _unreadable(request, f"The request body could not be decoded as Content-Encoding '{encoding}'.")
-        return _unreadable(request, f"The request body could not be read: {error.message}")
+        return _unreadable(request, f"The request body could not be read: {' '.join(str(error).split())}")
     except ConnectionResetError:
         log.info("%s %s: the client went away before its request body arrived", request.method, request.path)
         return web.Response(status=400)

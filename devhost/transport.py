@@ -128,6 +128,9 @@ class Transport(Protocol):
     def pending(self) -> int:
         """Messages sent but not yet received (0 when unknown); timers not yet due are excluded."""
 
+    def local_backlog(self) -> list[Delivery]:
+        """Messages this process holds but no dispatcher has taken yet (their leases are renewed too)."""
+
     def fire_due_timers(self) -> int:
         """Release timers that are due now (meaningful for a virtual clock)."""
 

@@ -183,3 +183,19 @@ def test_a_client_that_goes_away_mid_body_is_one_log_line(host: RunningHost) -> 
         time.sleep(0.05)
     assert added.count("the client went away before its request body arrived") == 2, added
     assert "Traceback" not in added
+
+
+def test_a_body_that_cannot_be_read_is_400(host: RunningHost) -> None:
+    """A chunked body whose chunk size is not a number: the server refuses it with 400 before any function
+    runs, and the host logs one warning line for it, not the parser's traceback."""
+    before = host.log()
+    answer = raw_request(host, "POST /api/start/Echo HTTP/1.1\nHost: 127.0.0.1\nTransfer-Encoding: chunked\n"
+                               "Content-Type: application/json\nConnection: close\n", b"zz\r\n{}\r\n0\r\n\r\n")
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.split()[1] == b"400", answer[:300]
+    for _ in range(50):
+        added = host.log()[len(before):]
+        if "Refused a malformed request" in added:
+            break
+        time.sleep(0.05)
+    assert "Refused a malformed request" in added and "Traceback" not in added
