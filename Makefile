@@ -65,8 +65,9 @@ run: setup ## Start Azurite (10000-10002, data in .azurite/), seed, serve the ap
 seed: setup ## Load the sample data (needs storage running: `make run` starts Azurite)
 	$(PY) -m tools.seed $(SEED_ARGS)
 
-lint: setup ## Lint with ruff
+lint: setup ## Lint with ruff, type-check with mypy
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 lock: | $(PY) ## Pin everything requirements.txt's direct dependencies pull in (after bumping one of them)
 	$(PY) -m tools.lock
@@ -83,8 +84,9 @@ $(CHECKOV_STAMP): requirements-infra.txt
 
 infra-venv: $(CHECKOV_STAMP) ## Create .venv-checkov (checkov, in its own venv, for the Bicep policy tests)
 
-test: setup $(CHECKOV_STAMP) ## Lint, then run the whole test suite (the tests start their own Azurite)
+test: setup $(CHECKOV_STAMP) ## Lint and type-check, then run the whole test suite (the tests start their own Azurite)
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 load: setup ## Load test: 500 orders + 20 batches x 50 files at once on the local host (LOAD_ARGS=--help)

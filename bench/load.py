@@ -223,7 +223,7 @@ async def running_ids(session: aiohttp.ClientSession, base_url: str) -> set[str]
         headers = {"x-ms-continuation-token": token}
 
 
-async def watch(session: aiohttp.ClientSession, base_url: str, starts: list[Start], starting: asyncio.Task,
+async def watch(session: aiohttp.ClientSession, base_url: str, starts: list[Start], starting: asyncio.Future[Any],
                 mode: str, interval: float, deadline: float, alive: Callable[[], bool]) -> None:
     """Until every accepted instance is seen finished, the deadline, or the host's death: a tick per `interval`."""
     while time.perf_counter() < deadline and alive():
@@ -241,7 +241,8 @@ async def watch(session: aiohttp.ClientSession, base_url: str, starts: list[Star
             if running is not None:
                 seen = time.perf_counter()
                 # Only starts accepted before the query went out can be judged by its answer.
-                left = [s for s in watching if s.accepted < asked and s.instance_id not in running]
+                left = [s for s in watching
+                        if s.accepted is not None and s.accepted < asked and s.instance_id not in running]
                 await asyncio.gather(*(read_status(session, s, seen) for s in left))
         await asyncio.sleep(interval)
 
@@ -294,8 +295,11 @@ def cpu_snapshot(server: azurite.Azurite, host: RunningHost) -> dict[str, float 
 
 
 def cpu_used(before: dict[str, float | None], after: dict[str, float | None]) -> dict[str, float | None]:
-    return {name: (round(after[name] - before[name], 2) if after[name] is not None and before[name] is not None
-                   else None) for name in after}
+    used: dict[str, float | None] = {}
+    for name, end in after.items():
+        start = before.get(name)
+        used[name] = round(end - start, 2) if end is not None and start is not None else None
+    return used
 
 
 # -- figures ----------------------------------------------------------------------------------
@@ -335,7 +339,8 @@ def kind_figures(starts: list[Start], t0: float) -> dict[str, Any]:
     """Counts, outcome check, throughput and latency of one kind of start."""
     accepted = [s for s in starts if s.accepted is not None and s.http_status == 202]
     finished = [s for s in accepted if s.done is not None]
-    window = (max(s.done for s in finished) - t0) if finished else math.nan
+    done_at = [s.done for s in finished if s.done is not None]
+    window = (max(done_at) - t0) if done_at else math.nan
     units = sum(s.units for s in finished if outcome_ok(s))
     return {
         "started": len(starts), "accepted": len(accepted),
@@ -345,8 +350,9 @@ def kind_figures(starts: list[Start], t0: float) -> dict[str, Any]:
         "per_second": round(len(finished) / window, 2) if finished else 0.0,
         "units": units,
         "units_per_second": round(units / window, 2) if finished else 0.0,
-        "accept": latency_summary([s.accepted - s.sent for s in accepted]),
-        "end_to_end": latency_summary([s.done - s.sent for s in finished]),
+        "accept": latency_summary([s.accepted - s.sent for s in accepted
+                                   if s.accepted is not None and s.sent is not None]),
+        "end_to_end": latency_summary([s.done - s.sent for s in finished if s.done is not None and s.sent is not None]),
     }
 
 
@@ -456,7 +462,7 @@ def figures(args: argparse.Namespace, machine: dict[str, Any], starts: list[Star
     orders = kind_figures([s for s in starts if s.kind == "order"], t0)
     batches = kind_figures([s for s in starts if s.kind == "batch"], t0)
     finished = [s for s in starts if s.done is not None]
-    window = max((s.done for s in finished), default=t_end) - t0
+    window = max((s.done for s in starts if s.done is not None), default=t_end) - t0
     found = problems(starts, stock_problems)
     return {
         "benchmark": "load",

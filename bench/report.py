@@ -342,7 +342,7 @@ def plot_throughput(sections: dict[str, Any], path: Path) -> None:
         ax.margins(x=0.18)
         ax.set(title=title)
         ax.tick_params(axis="y", labelsize=8)
-    machine = next((s["machine"] for s in sections.values() if "machine" in s), {})
+    machine: dict[str, Any] = next((s["machine"] for s in sections.values() if "machine" in s), {})
     _footnote(fig, f"python -m bench.report (orders, batch, load sections); {machine_short(machine)}")
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     fig.savefig(path, dpi=110)

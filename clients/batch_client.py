@@ -27,7 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import claim_instance, refuse_if_started, start_claimed
+from clients.instances import Refusal, claim_instance, refuse_if_started, start_claimed
 from common import batch_settings, batch_store
 from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
@@ -59,7 +59,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
     }
     files = await _resolve_files(request, limit)
     instance_id = batch_instance_id(request.batch_id)
-    already = {"message": f"Batch {request.batch_id} already exists.", "field": "batchId"}
+    already: Refusal = {"message": f"Batch {request.batch_id} already exists.", "field": "batchId"}
     claim = await claim_instance(req, client, instance_id, **already)
     try:
         await start_claimed(client, claim, ORCHESTRATOR,
@@ -79,7 +79,8 @@ async def _resolve_files(request: BatchRequest, limit: int) -> list[str]:
                                "(BATCH_MAX_FILES).", "files", count=len(request.files), limit=limit)
         return list(request.files)
     container = batch_settings.container_name(batch_settings.INPUT_CONTAINER)
-    names = await asyncio.to_thread(batch_store.list_inputs, request.prefix, limit + 1)
+    prefix = request.prefix or ""  # parse_batch_request gives files or a prefix, never neither
+    names = await asyncio.to_thread(batch_store.list_inputs, prefix, limit + 1)
     if not names:
         raise RequestError(f"No blobs in container {container} start with {request.prefix!r}.", "prefix")
     if len(names) > limit:

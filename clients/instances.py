@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypedDict
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -23,6 +23,13 @@ from common.http import RequestError, WorkflowUnavailable
 from common.start_claims import ClaimHeld, StartClaim, claim_start, mark_started, release
 
 log = logging.getLogger("clients")
+
+
+class Refusal(TypedDict):
+    """The 409 a starter answers when its workflow already exists: the message and the field it names."""
+
+    message: str
+    field: str
 
 
 async def instance_status(client: df.DurableOrchestrationClient, instance_id: str, *,

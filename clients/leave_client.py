@@ -38,7 +38,7 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import claim_instance, instance_status, refuse_if_started, start_claimed
+from clients.instances import Refusal, claim_instance, instance_status, refuse_if_started, start_claimed
 from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
 from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
@@ -101,7 +101,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *
     approval = leave_settings.function_url(DECISION_ROUTE)
     request = parse_leave_request(body, today=today, max_days=max_days)
     request_id = request.instance_id or new_request_id()
-    already = {"message": f"Leave request {request_id} already exists.", "field": "requestId"}
+    already: Refusal = {"message": f"Leave request {request_id} already exists.", "field": "requestId"}
     claim = None
     if request.instance_id:  # the caller's own id: a retry finds the request it already started
         claim = await claim_instance(req, client, request_id, **already)

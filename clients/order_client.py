@@ -27,7 +27,7 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import claim_instance, refuse_if_started, start_claimed
+from clients.instances import Refusal, claim_instance, refuse_if_started, start_claimed
 from common.catalog import get_products
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
 from common.logging import mask_email
@@ -92,7 +92,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
             f"orderId differs between the query ({query_id}) and the body ({order_id}).", "orderId")
 
     instance_id = order_instance_id(order_id)
-    already = {"message": f"Order {order_id} already has a workflow.", "field": "orderId"}
+    already: Refusal = {"message": f"Order {order_id} already has a workflow.", "field": "orderId"}
     await refuse_if_started(req, client, instance_id, **already)  # an order with a workflow: its status URL
     priced = await asyncio.to_thread(_check_startable, order_id, request)  # bad input writes nothing
     claim = await claim_instance(req, client, instance_id, checked=True, **already)

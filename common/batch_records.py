@@ -187,11 +187,12 @@ def convert(name: str, data: bytes) -> Conversion:
         conversion = Conversion(format=None)
         conversion.add(error.problem)
         return conversion
-    conversion = Conversion(format=detect_format(name, text))
+    file_format = detect_format(name, text)
+    conversion = Conversion(format=file_format)
     if not text.strip():
         return conversion
     seen_ids: dict[str, tuple[int, int]] = {}
-    parse = {CSV: _csv_rows, JSON_ARRAY: _json_array_rows, JSON_LINES: _json_lines_rows}[conversion.format]
+    parse = {CSV: _csv_rows, JSON_ARRAY: _json_array_rows, JSON_LINES: _json_lines_rows}[file_format]
     try:
         for line, raw in parse(text, conversion):
             conversion.record_count += 1

@@ -10,6 +10,7 @@ import asyncio
 import inspect
 import json
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -98,7 +99,7 @@ def invoke_orchestrator(fn: Function, payload: dict[str, Any]) -> OrchestratorRe
     """Run one replay episode of an orchestrator (synchronously: it is CPU-bound Python)."""
     context = func.OrchestrationContext(json.dumps(payload))
     try:
-        reply = fn.callable(**{fn.trigger["name"]: context})
+        reply = _callable(fn)(**{fn.trigger["name"]: context})
     except Exception as exc:  # the SDK reports orchestrator failures as exceptions
         return orchestrator_failure(exception_message(exc))
     if not isinstance(reply, str):
@@ -153,10 +154,11 @@ async def invoke_activity(fn: Function, name: str, input_json: str | None, pool:
     try:
         value = ActivityTriggerConverter.decode(datum, trigger_metadata=None)
         kwargs = {fn.trigger["name"]: value}
-        if inspect.iscoroutinefunction(fn.callable):
-            result = await fn.callable(**kwargs)
+        call = _callable(fn)
+        if inspect.iscoroutinefunction(call):
+            result = await call(**kwargs)
         else:
-            result = await asyncio.get_running_loop().run_in_executor(pool, lambda: fn.callable(**kwargs))
+            result = await asyncio.get_running_loop().run_in_executor(pool, lambda: call(**kwargs))
         encoded = ActivityTriggerConverter.encode(result, expected_type=None)
         return ActivityResult(result_json=encoded.value)
     except Exception as exc:
@@ -178,11 +180,19 @@ class _Context:
 
 async def _call(fn: Function, kwargs: dict[str, Any], pool: Executor, invocation_id: str) -> Any:
     """Call a user function as the worker does: async on the loop, sync on the thread pool."""
-    if "context" in inspect.signature(fn.callable).parameters:
+    call = _callable(fn)
+    if "context" in inspect.signature(call).parameters:
         kwargs["context"] = _Context(invocation_id, fn.name, "")
-    if inspect.iscoroutinefunction(fn.callable):
-        return await fn.callable(**kwargs)
-    return await asyncio.get_running_loop().run_in_executor(pool, lambda: fn.callable(**kwargs))
+    if inspect.iscoroutinefunction(call):
+        return await call(**kwargs)
+    return await asyncio.get_running_loop().run_in_executor(pool, lambda: call(**kwargs))
+
+
+def _callable(fn: Function) -> Callable[..., Any]:
+    """The function's Python callable; only in-process hosts have one (the worker imports the app itself)."""
+    if fn.callable is None:
+        raise RuntimeError(f"Function {fn.name} has no callable here: it runs in the worker.")
+    return fn.callable
 
 
 def _inputs(fn: Function, trigger_value: Any, client_inputs: dict[str, str]) -> dict[str, Any]:

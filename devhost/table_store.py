@@ -196,7 +196,7 @@ class TableInstanceStore:
         self._sentinel_etags.pop(instance_id, None)
         async for entity in rows:
             if entity["RowKey"] == SENTINEL:
-                self._sentinel_etags[instance_id] = entity.metadata["etag"]
+                self._sentinel_etags[instance_id] = str(entity.metadata["etag"])
             else:
                 events.append(entity)
         events.sort(key=lambda r: r["RowKey"])

@@ -85,45 +85,10 @@ class Transport(Protocol):
         """Wait for one activity work item."""
 
     async def ack(self, deliveries: list[Delivery]) -> None:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        async def delete(delivery: Delivery) -> None:
-            delivery.extra["acked"] = True  # a renewal running meanwhile leaves it alone
-            try:
-                await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
-            except Exception as error:
-                lost = _lost_lease(error)
-                if lost is None:
-                    raise
-                log.warning("Message %s %s", delivery.extra["id"], lost)
-                if lost is _TAKEN:
-                    return  # its blob belongs to the new receiver, whose result is dropped as a duplicate
-            if delivery.extra.get("blob"):
-                try:
-                    await self._blobs.get_blob_client(self.large_container, delivery.extra["blob"]).delete_blob()
-                except ResourceNotFoundError:
-                    pass
-
-        await asyncio.gather(*[delete(d) for d in deliveries if d.queue is not None])
+        """Delete messages whose work is done (checkpointed)."""
 
     async def renew(self, deliveries: list[Delivery]) -> None:
-        for delivery in deliveries:
-            if delivery.queue is None or delivery.extra.get("acked"):
-                continue
-            try:
-                updated = await delivery.queue.update_message(
-                    delivery.extra["id"], delivery.receipt, visibility_timeout=self.visibility_timeout,
-                )
-                delivery.receipt = updated.pop_receipt
-                delivery.received_at = asyncio.get_running_loop().time()
-            except Exception as error:
-                if delivery.extra.get("acked"):
-                    continue  # acknowledged while this renewal was on its way: nothing left to renew
-                lost = _lost_lease(error)
-                if lost:
-                    log.warning("Message %s %s", delivery.extra.get("id"), lost)
-                else:
-                    log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
+        """Extend the leases of messages still being worked on."""
 
     def pending(self) -> int:
         """Messages sent but not yet received (0 when unknown); timers not yet due are excluded."""
@@ -270,8 +235,10 @@ class PollSchedule:
         return max(0.0, self.due - now)
 
 
-_GONE = "was gone (visibility timeout expired?)"
-_TAKEN = "was received again after its visibility timeout ran out; the new receiver handles it"
+def _error_code(error: Exception) -> str:
+    """The storage service's error code (azure-storage sets it on the exceptions it raises, as a str enum)."""
+    code = getattr(error, "error_code", None)
+    return str(getattr(code, "value", code) or "")
 
 
 def _lease(delivery: Delivery) -> asyncio.Lock:
@@ -280,17 +247,6 @@ def _lease(delivery: Delivery) -> asyncio.Lock:
     if lock is None:
         lock = delivery.extra["lease"] = asyncio.Lock()
     return lock
-
-
-def _lost_lease(error: Exception) -> str | None:
-    """Why a message we held is no longer ours (`_GONE` or `_TAKEN`), or None for any other storage error."""
-    from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
-
-    if isinstance(error, ResourceNotFoundError):
-        return _GONE
-    if isinstance(error, HttpResponseError) and error.error_code == "PopReceiptMismatch":
-        return _TAKEN
-    return None
 
 
 class AzureQueueTransport:
@@ -525,7 +481,7 @@ class AzureQueueTransport:
             if isinstance(error, ResourceNotFoundError):
                 log.warning("Message %s was already gone (visibility timeout expired?)", delivery.extra["id"])
             elif error is not None:
-                if error.error_code != "PopReceiptMismatch":
+                if _error_code(error) != "PopReceiptMismatch":
                     raise error
                 # Its visibility timeout ran out and it was received again (a busy host): the new
                 # receiver handles it, and its result is dropped as a duplicate.
@@ -567,7 +523,7 @@ class AzureQueueTransport:
                 log.warning("Message %s was gone before its renewal (visibility timeout expired?)",
                             delivery.extra.get("id"))
         except HttpResponseError as error:
-            if error.error_code != "PopReceiptMismatch":
+            if _error_code(error) != "PopReceiptMismatch":
                 log.warning("Could not renew message %s", delivery.extra.get("id"), exc_info=True)
             elif not delivery.extra.get("acked"):
                 log.warning("Message %s was received again before its renewal; the new receiver handles it",

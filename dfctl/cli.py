@@ -307,7 +307,9 @@ def _started(args: argparse.Namespace, response: Any, what: str) -> int:
         raise CliError(f"409 Conflict: {_error_text(response)}{detail}", errors.REFUSED)
     expect(response, 202)
     body = json_body(response) or {}
-    instance_id = body.get("id") or body.get("instanceId")
+    instance_id = str(body.get("id") or body.get("instanceId") or "")
+    if not instance_id:
+        raise CliError(f"The {what} starter answered 202 without an instance id.", errors.SERVER_ERROR)
     if args.json and not args.wait:
         _print_json(body)
     elif not args.json:

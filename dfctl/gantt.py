@@ -61,9 +61,9 @@ def render_png(timeline: Timeline, path: Path) -> int:
             lane = lanes[span.name]
             bar(_colour(span), span.start, span.end, lane - 0.35, lane + 0.35)
         elif span.kind == RETRY_TIMER:
-            lane = lanes.get(span.name.removesuffix(" (retry wait)"))
-            if lane is not None:
-                bar(COLOURS[RETRY_TIMER], span.start, span.end, lane - 0.12, lane + 0.12)
+            retried = lanes.get(span.name.removesuffix(" (retry wait)"))
+            if retried is not None:
+                bar(COLOURS[RETRY_TIMER], span.start, span.end, retried - 0.12, retried + 0.12)
     timers = [s for s in timeline.spans if s.kind == TIMER]
     if timers:
         lane = len(labels)

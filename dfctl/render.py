@@ -133,8 +133,8 @@ def instances_table(instances: list[Instance], hub: str) -> Table:
     for column in ("instance id", "name", "status", "created", "last updated", "duration", "step / custom status"):
         table.add_column(column, overflow="fold")
     for item in instances:
-        took = (item.completed or item.last_updated) - item.created if item.finished and item.created and (
-            item.completed or item.last_updated) else None
+        ended = item.completed or item.last_updated
+        took = ended - item.created if item.finished and item.created and ended else None
         table.add_row(esc(item.instance_id), esc(item.name), styled(item.runtime_status), when(item.created),
                       when(item.last_updated), duration(took), esc(step_of(item.custom_status)))
     return table

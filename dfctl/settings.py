@@ -109,7 +109,7 @@ class StorageTarget:
         if self.account:
             return TableServiceClient(f"https://{self.account}.table.core.windows.net",
                                       credential=self._credential(), **self._options())
-        return TableServiceClient.from_connection_string(self.connection_string, **self._options())
+        return TableServiceClient.from_connection_string(self._connection(), **self._options())
 
     def blob_service(self) -> BlobServiceClient:
         from azure.storage.blob import BlobServiceClient
@@ -117,7 +117,12 @@ class StorageTarget:
         if self.account:
             return BlobServiceClient(f"https://{self.account}.blob.core.windows.net",
                                      credential=self._credential(), **self._options())
-        return BlobServiceClient.from_connection_string(self.connection_string, **self._options())
+        return BlobServiceClient.from_connection_string(self._connection(), **self._options())
+
+    def _connection(self) -> str:
+        if not self.connection_string:
+            raise ValueError("A storage target needs a connection string or an account name.")
+        return self.connection_string
 
 
 def storage_target(connection: str | None, account: str | None, setting: str = STORAGE_SETTING) -> StorageTarget:

@@ -136,7 +136,8 @@ class TaskHub:
                   created_from: datetime | None = None, created_to: datetime | None = None,
                   top: int | None = None) -> list[Instance]:
         """Instances matching the filters, newest first (at most `top`)."""
-        clauses, parameters = ["RowKey eq @empty"], {"empty": ""}
+        clauses: list[str] = ["RowKey eq @empty"]
+        parameters: dict[str, Any] = {"empty": ""}
         if statuses:
             parameters.update({f"s{i}": s for i, s in enumerate(statuses)})
             clauses.append("( " + " or ".join(f"RuntimeStatus eq @s{i}" for i in range(len(statuses))) + " )")
@@ -190,7 +191,7 @@ class TaskHub:
                                                      parameters={"pk": sanitize_key(instance_id)}))
         sentinel = next((r for r in rows if r["RowKey"] == SENTINEL), None)
         events = [r for r in rows if r["RowKey"] != SENTINEL]
-        current = (sentinel or {}).get("ExecutionId") or execution_id
+        current = (sentinel.get("ExecutionId") if sentinel is not None else None) or execution_id
         if current is None and events:  # no sentinel and no instance row: the latest execution
             started = [r for r in events if _kind(r.get("EventType")) == "ExecutionStarted"]
             current = max(started, key=lambda r: r["RowKey"]).get("ExecutionId") if started else None

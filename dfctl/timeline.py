@@ -140,22 +140,22 @@ def build(instance_id: str, events: list[HistoryEvent], row: Instance | None = N
             timeline.spans.append(span)
         elif kind in ("TaskCompleted", "TaskFailed", "SubOrchestrationInstanceCompleted",
                       "SubOrchestrationInstanceFailed"):
-            span = open_tasks.pop(e.task_id, None) if e.task_id is not None else None
-            if span is None:
+            ended = open_tasks.pop(e.task_id, None) if e.task_id is not None else None
+            if ended is None:
                 continue
-            span.end, span.end_sequence = e.time, e.sequence
-            span.outcome = "Failed" if kind.endswith("Failed") else "Completed"
-            if span.failed:
-                span.reason = _first_line(e.reason) or _first_line(e.details)
+            ended.end, ended.end_sequence = e.time, e.sequence
+            ended.outcome = "Failed" if kind.endswith("Failed") else "Completed"
+            if ended.failed:
+                ended.reason = _first_line(e.reason) or _first_line(e.details)
         elif kind == "TimerCreated":
             span = Span(TIMER, "timer", e.time, e.event_id, e.sequence, fire_at=e.fire_at)
             open_timers[e.event_id] = span
             unclaimed_timers.append(span)
             timeline.spans.append(span)
         elif kind == "TimerFired":
-            span = open_timers.pop(e.task_id, None) if e.task_id is not None else None
-            if span is not None:
-                span.end, span.end_sequence, span.outcome = e.time, e.sequence, "Fired"
+            fired = open_timers.pop(e.task_id, None) if e.task_id is not None else None
+            if fired is not None:
+                fired.end, fired.end_sequence, fired.outcome = e.time, e.sequence, "Fired"
         elif kind == "ExecutionStarted":
             timeline.marks.append(Mark("started", e.time, e.sequence, f"{e.name or timeline.name} started"))
         elif kind == "ExecutionCompleted":

@@ -119,7 +119,7 @@ def check_history(seen: Observed) -> Check:
         completed = Counter(e.get("FunctionName") for e in events if e["EventType"] == "TaskCompleted")
         if ":chunk-" in instance_id:
             process_file += completed.pop("ProcessFile", 0)
-        twice = sorted(name for name, count in completed.items() if count > 1)
+        twice = sorted(str(name) for name, count in completed.items() if count > 1)
         if twice:
             check.problems.append(f"{instance_id}: results recorded more than once for {twice}")
     files = len(_batch_files(seen.uploaded))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import os
 import time
 import traceback
@@ -133,8 +134,8 @@ def _drive(host: Supervisor, plan: Plan, result: RunResult) -> Accepted:
             load.decide_leave(host, instance_id, leave, result.tally)
 
     jobs: list[Callable[[], None]] = [killer, batch_job]
-    jobs += [lambda order=order: order_job(order) for order in plan.orders]
-    jobs += [lambda leave=leave: leave_job(leave) for leave in plan.leaves]
+    jobs += [functools.partial(order_job, order) for order in plan.orders]
+    jobs += [functools.partial(leave_job, leave) for leave in plan.leaves]
     pool = concurrent.futures.ThreadPoolExecutor(len(jobs), thread_name_prefix="drill")
     try:
         for future in concurrent.futures.as_completed([pool.submit(job) for job in jobs]):

@@ -34,7 +34,7 @@ def load(path: Path) -> dict[str, Any]:
     template = BicepParser().parse(text=path.read_text(encoding="utf-8"))
     if not isinstance(template, dict):
         raise ValueError(f"pycep-parser could not parse {path}")
-    return template
+    return dict(template)
 
 
 def key(name: str) -> str:
