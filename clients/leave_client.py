@@ -46,7 +46,7 @@ from common.leave_settings import APPROVER_SIGNED_IN
 from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
 from common.logging import mask_email
 from common.payloads import decode_payload
-from common.start_claims import mark_started
+from common.start_claims import release
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -107,7 +107,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *
         claim = await claim_instance(req, client, request_id, **already)
         stored = await asyncio.to_thread(leave_store.find_request, request_id)
         if stored is not None:  # its workflow is gone (purged), the request is not: one request per id, ever
-            await asyncio.to_thread(mark_started, claim)
+            await asyncio.to_thread(release, claim)  # nothing started: the row is the guard
             raise RequestError(f"Leave request {request_id} already exists and is {stored.status.value}.",
                                "requestId", status=409, requestStatus=stored.status.value)
     workflow = workflow_input(request_id, request.to_json(), approval)

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime
 
 import azure.durable_functions as df
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
 from clients.instances import instance_status
 from common import leave_store
+from common.clock import utc_now_iso
 
 log = logging.getLogger("leave")
 
@@ -35,8 +35,7 @@ async def settle_ended_requests(client: df.DurableOrchestrationClient) -> dict[s
             why = f"its workflow {record.instance_id} was {status.runtime_status.name} before it decided"
         else:
             continue
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        cancelled = await asyncio.to_thread(leave_store.cancel, record.request_id, why, now)
+        cancelled = await asyncio.to_thread(leave_store.cancel, record.request_id, why, utc_now_iso())
         if cancelled.status is leave_store.LeaveStatus.CANCELLED:
             settled[record.request_id] = why
             log.info("leave %s: cancelled, %s", record.request_id, why, extra={"request_id": record.request_id})

@@ -302,7 +302,7 @@ class Engine:
         """Client start: the start message first, then the Pending row, as DurableTask.AzureStorage's
         CreateTaskOrchestrationAsync does. The row is inserted, or replaces the one read with its ETag, so of
         concurrent starts of one id exactly one writes it; the others' messages are dropped by the dispatcher
-        (`_accept_start`), as they are in Azure, and their callers still get 202, as in Azure. A host killed
+        (`_dedupe_starts`), as they are in Azure, and their callers still get 202, as in Azure. A host killed
         between message and row leaves a message that is dropped after a few tries; the caller, who got no
         answer, starts again. Until the row is written, this process runs no episode of the instance."""
         now = self.clock.now()

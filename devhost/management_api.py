@@ -288,13 +288,11 @@ class ManagementApi:
         """HandleDeleteHistoryWithFiltersRequestAsync: createdTimeFrom is required (400 with a JSON string),
         createdTimeTo defaults to now, runtimeStatus values are parsed case-sensitively and unknown ones dropped,
         instanceIdPrefix is not read; 404 when nothing was deleted."""
-        created_from = self._time_filter(request, "createdTimeFrom", lenient=True)
-        if created_from is None:
+        query = self._filter(request, lenient=True)  # the query API's parsing; its instanceIdPrefix goes unused
+        if query.created_from is None:
             return _json(400, "Please provide value for 'createdTimeFrom' parameter.")
-        created_to = self._time_filter(request, "createdTimeTo", lenient=True) or self.engine.clock.now()
-        statuses = frozenset(s.strip() for s in ",".join(request.query.getall("runtimeStatus", [])).split(",")
-                             if s.strip() in RUNTIME_STATUSES)
-        deleted = await self.engine.purge_by(created_from, created_to, statuses)
+        deleted = await self.engine.purge_by(query.created_from, query.created_to or self.engine.clock.now(),
+                                             query.runtime_status)
         if not deleted:
             return web.Response(status=404)
         return _json(200, {"instancesDeleted": deleted})

@@ -265,8 +265,8 @@ class TableInstanceStore:
     # -- writes ---------------------------------------------------------------------------
 
     async def create(self, record: InstanceRecord) -> None:
-        """A new execution: the sentinel points at it, the Instances row is replaced
-        (`SetNewExecutionAsync`: Output, CustomStatus and CompletedTime of an earlier run are dropped).
+        """A sub-orchestration's new execution: the sentinel points at it, the Instances row is replaced
+        (client starts go through `start_execution`, continue-as-new through `continue_as_new`).
 
         Blobs of the execution it replaces are deleted once the new execution is in place
         (rows of that execution stay behind, as with the real provider)."""

@@ -471,18 +471,15 @@ class AzureQueueTransport:
         async def delete(delivery: Delivery) -> None:
             # After a renewal that is on its way: the delete needs the pop receipt that renewal returns
             # (with the old one it fails, and the message comes back: an event would reach history twice).
-            async with _lease(delivery):
-                delivery.extra["acked"] = True  # renewals from now on leave it alone
-                try:
+            try:
+                async with _lease(delivery):
+                    delivery.extra["acked"] = True  # renewals from now on leave it alone
                     await delivery.queue.delete_message(delivery.extra["id"], delivery.receipt)
-                    error = None
-                except (ResourceNotFoundError, HttpResponseError) as caught:
-                    error = caught
-            if isinstance(error, ResourceNotFoundError):
+            except ResourceNotFoundError:
                 log.warning("Message %s was already gone (visibility timeout expired?)", delivery.extra["id"])
-            elif error is not None:
+            except HttpResponseError as error:
                 if _error_code(error) != "PopReceiptMismatch":
-                    raise error
+                    raise
                 # Its visibility timeout ran out and it was received again (a busy host): the new
                 # receiver handles it, and its result is dropped as a duplicate.
                 log.warning("Message %s was received again before it was deleted", delivery.extra["id"])
