@@ -40,8 +40,9 @@ $(PY):
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
 	  echo "make: could not create $(VENV); on Debian/Ubuntu: apt-get install python3.13-venv" >&2; exit 1; }
 
-$(VENV_STAMP): requirements.txt requirements-dev.txt | $(PY)
+$(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --disable-pip-version-check --quiet -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check --quiet --no-deps -e .
 	@touch $@
 
 $(PROTOS): devhost/rpc/FunctionRpc.proto devhost/rpc/protocol.py $(VENV_STAMP)

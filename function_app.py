@@ -14,8 +14,8 @@ from activities.leave_activities import bp as leave_activities
 from activities.order_activities import bp as order_activities
 from clients.batch_client import bp as batch_client
 from clients.leave_client import bp as leave_client
-from clients.maintenance import bp as maintenance
 from clients.order_client import bp as order_client
+from maintenance.history_cleanup import bp as maintenance
 from orchestrators.batch_orchestrator import bp as batch_orchestrator
 from orchestrators.leave_orchestrator import bp as leave_orchestrator
 from orchestrators.order_orchestrator import bp as order_orchestrator

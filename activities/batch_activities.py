@@ -30,10 +30,21 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from common import batch_store
-from common.batch_records import SCHEMA, convert
-from common.batch_requests import blob_name_problem, is_batch_id
-from common.batch_settings import (
+from batch import store as batch_store
+from batch.contract import (
+    EMPTY,
+    FAILED,
+    INVALID,
+    MISSING,
+    OUTCOMES,
+    PROCESS_FILE,
+    SUCCEEDED,
+    WRITE_BATCH_REPORT,
+    WRITE_CHUNK_REPORT,
+)
+from batch.records import SCHEMA, convert
+from batch.requests import blob_name_problem, is_batch_id
+from batch.settings import (
     INPUT_CONTAINER,
     OUTPUT_CONTAINER,
     QUARANTINE_CONTAINER,
@@ -45,10 +56,9 @@ from common.batch_settings import (
 bp = df.Blueprint()
 log = logging.getLogger("batch")
 
-OUTCOMES = ("succeeded", "invalid", "empty", "missing", "failed")
 
 
-@bp.function_name("ProcessFile")
+@bp.function_name(PROCESS_FILE)
 @bp.activity_trigger(input_name="payload")
 def process_file(payload: dict) -> dict[str, Any]:
     """Read one input blob, convert and validate it, and store the result or quarantine it."""
@@ -60,11 +70,11 @@ def process_file(payload: dict) -> dict[str, Any]:
     source = batch_store.read_source(name, max_file_bytes())
     if source is None:
         log.info("batch %s: %s is missing", batch_id, name, extra={"batch_id": batch_id})
-        return {"file": name, "outcome": "missing",
+        return {"file": name, "outcome": MISSING,
                 "message": f"No blob named {name!r} in container {container_name(INPUT_CONTAINER)}."}
     if source.data is None:
         message = f"The file has {source.size:,} bytes; the limit is {max_file_bytes():,} (BATCH_MAX_FILE_BYTES)."
-        return _quarantine(batch_id, source, "invalid", None, 0, [{"line": None, "record": None, "field": None,
+        return _quarantine(batch_id, source, INVALID, None, 0, [{"line": None, "record": None, "field": None,
                                                                     "message": message}], 1)
     conversion = convert(name, source.data)
     if conversion.valid:
@@ -74,12 +84,12 @@ def process_file(payload: dict) -> dict[str, Any]:
         batch_store.remove_quarantine(name)
         log.info("batch %s: %s converted, %d records", batch_id, name, conversion.record_count,
                  extra={"batch_id": batch_id})
-        return {"file": name, "outcome": "succeeded", "format": conversion.format,
+        return {"file": name, "outcome": SUCCEEDED, "format": conversion.format,
                 "records": conversion.record_count, "output": output, "sourceEtag": source.etag}
     if conversion.empty:
         problems = [{"line": None, "record": None, "field": None, "message": "The file has no records."}]
-        return _quarantine(batch_id, source, "empty", conversion.format, 0, problems, 1)
-    return _quarantine(batch_id, source, "invalid", conversion.format, conversion.record_count,
+        return _quarantine(batch_id, source, EMPTY, conversion.format, 0, problems, 1)
+    return _quarantine(batch_id, source, INVALID, conversion.format, conversion.record_count,
                        [problem.to_dict() for problem in conversion.problems], conversion.problem_count)
 
 
@@ -104,7 +114,7 @@ def _quarantine(batch_id: str, source: batch_store.SourceFile, outcome: str, fil
     return {key: value for key, value in result.items() if value is not None}
 
 
-@bp.function_name("WriteChunkReport")
+@bp.function_name(WRITE_CHUNK_REPORT)
 @bp.activity_trigger(input_name="payload")
 def write_chunk_report(payload: dict) -> dict[str, Any]:
     """Store one chunk's per-file results as a part of the batch report."""
@@ -118,7 +128,7 @@ def write_chunk_report(payload: dict) -> dict[str, Any]:
     return {"blobName": name}
 
 
-@bp.function_name("WriteBatchReport")
+@bp.function_name(WRITE_BATCH_REPORT)
 @bp.activity_trigger(input_name="payload")
 def write_batch_report(payload: dict) -> dict[str, Any]:
     """Merge the chunks' parts into `{batchId}/report.json`, then delete the parts.
@@ -141,7 +151,7 @@ def write_batch_report(payload: dict) -> dict[str, Any]:
             raise RuntimeError(f"Report part {part_name} of batch {batch_id} is missing.")
         sections.append((int(part["offset"]), part["files"]))
     for failed in payload.get("failedChunks") or []:
-        entries = [{"file": file, "outcome": "failed", "message": failed.get("error") or "The chunk failed."}
+        entries = [{"file": file, "outcome": FAILED, "message": failed.get("error") or "The chunk failed."}
                    for file in failed["files"]]
         sections.append((int(failed["offset"]), entries))
     files = [entry for _, entries in sorted(sections, key=lambda section: section[0]) for entry in entries]

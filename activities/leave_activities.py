@@ -37,9 +37,19 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from common import leave_emails, leave_store
-from common.leave_store import LeaveRecord, LeaveStatus
+from common.etag import Changed, ContentionError, read_modify_write
 from common.logging import mask_email
+from leave import emails as leave_emails
+from leave import store as leave_store
+from leave.contract import (
+    CONFIRM_LEAVE_DECISION,
+    EXPIRE_LEAVE_REQUEST,
+    NOTIFY_APPROVAL,
+    NOTIFY_REJECTION,
+    SEND_APPROVAL_REMINDER,
+    SUBMIT_LEAVE_REQUEST,
+)
+from leave.store import LeaveRecord, LeaveStatus
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
@@ -50,7 +60,7 @@ _SUBMIT_FIELDS = ("requestId", "instanceId", "employeeId", "employeeEmail", "app
                   "days", "reason", "submittedAt", "deadline", "approvalUrl")
 
 
-@bp.function_name("SubmitLeaveRequest")
+@bp.function_name(SUBMIT_LEAVE_REQUEST)
 @bp.activity_trigger(input_name="payload")
 def submit_leave_request(payload: dict) -> dict[str, Any]:
     """Store the request as Pending (once) and ask the approver to decide."""
@@ -72,7 +82,7 @@ def submit_leave_request(payload: dict) -> dict[str, Any]:
     return {"requestId": request_id, "status": stored.status.value, "blobName": blob_name}
 
 
-@bp.function_name("SendApprovalReminder")
+@bp.function_name(SEND_APPROVAL_REMINDER)
 @bp.activity_trigger(input_name="payload")
 def send_approval_reminder(payload: dict) -> dict[str, Any]:
     """Remind the approver, unless a decision has arrived meanwhile."""
@@ -90,7 +100,7 @@ def send_approval_reminder(payload: dict) -> dict[str, Any]:
     return {"sent": True, "status": record.status.value, "blobName": blob_name}
 
 
-@bp.function_name("ConfirmLeaveDecision")
+@bp.function_name(CONFIRM_LEAVE_DECISION)
 @bp.activity_trigger(input_name="payload")
 def confirm_leave_decision(payload: dict) -> dict[str, Any]:
     """The decision SubmitApprovalResult recorded, locked so it can no longer be withdrawn; or none."""
@@ -99,27 +109,28 @@ def confirm_leave_decision(payload: dict) -> dict[str, Any]:
     return {"confirmed": confirmed, "status": record.status.value, "decision": _decision(record) if confirmed else None}
 
 
-@bp.function_name("NotifyApproval")
+@bp.function_name(NOTIFY_APPROVAL)
 @bp.activity_trigger(input_name="payload")
 def notify_approval(payload: dict) -> dict[str, Any]:
     """Mark the request Approved (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.APPROVED)
 
 
-@bp.function_name("NotifyRejection")
+@bp.function_name(NOTIFY_REJECTION)
 @bp.activity_trigger(input_name="payload")
 def notify_rejection(payload: dict) -> dict[str, Any]:
     """Mark the request Rejected (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.REJECTED)
 
 
-@bp.function_name("ExpireLeaveRequest")
+@bp.function_name(EXPIRE_LEAVE_REQUEST)
 @bp.activity_trigger(input_name="payload")
 def expire_leave_request(payload: dict) -> dict[str, Any]:
     """At the deadline: mark the request Expired (by `system`) and tell the employee, unless a decision came first."""
     data = _require(payload, "requestId", "decidedAt")
     request_id = str(data["requestId"])
-    for _ in range(5):
+
+    def attempt() -> dict[str, Any]:
         record = leave_store.expire(request_id, str(data["decidedAt"]))
         if record.status is LeaveStatus.EXPIRED:
             blob_name = leave_emails.write_outcome(record)
@@ -129,11 +140,13 @@ def expire_leave_request(payload: dict) -> dict[str, Any]:
         if record.status is LeaveStatus.DECISION_RECEIVED:
             record = leave_store.confirm_claim(request_id)
             if record.status is LeaveStatus.PENDING:
-                continue  # the claimant withdrew its claim (its event could not be raised): expire after all
+                raise Changed  # the claimant withdrew its claim (its event could not be raised): expire after all
         log.info("leave %s: not expired, %s by %s came first", request_id, record.decision,
                  mask_email(record.decided_by), extra={"request_id": request_id})
         return {"expired": False, "status": record.status.value, "decision": _decision(record)}
-    raise RuntimeError(f"Could not expire leave request {request_id}: its decision kept changing.")
+
+    return read_modify_write(attempt, lambda: ContentionError(
+        f"Could not expire leave request {request_id}: its decision kept changing."))
 
 
 def _decide(payload: Any, status: LeaveStatus) -> dict[str, Any]:

@@ -24,8 +24,16 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from common import inventory, outbox, payments
-from common.orders import UNSUCCESSFUL, Order, OrderStatus, get_order, set_status
+from orders import confirmation, inventory, payments
+from orders.contract import (
+    CHECK_INVENTORY,
+    CREATE_ORDER,
+    PROCESS_PAYMENT,
+    REFUND_PAYMENT,
+    RELEASE_INVENTORY,
+    SEND_CONFIRMATION_EMAIL,
+)
+from orders.store import UNSUCCESSFUL, Order, OrderStatus, get_order, set_status
 
 bp = df.Blueprint()
 log = logging.getLogger("orders")
@@ -35,7 +43,7 @@ _RESERVABLE = {OrderStatus.PENDING, OrderStatus.INVENTORY_RESERVED, OrderStatus.
                OrderStatus.CONFIRMED}
 
 
-@bp.function_name("CheckInventory")
+@bp.function_name(CHECK_INVENTORY)
 @bp.activity_trigger(input_name="payload")
 def check_inventory(payload: dict) -> dict[str, Any]:
     """Reserve every item of the order, all or nothing; reject the order when stock is short."""
@@ -55,7 +63,7 @@ def check_inventory(payload: dict) -> dict[str, Any]:
     return {"available": True, "missing": []}
 
 
-@bp.function_name("ProcessPayment")
+@bp.function_name(PROCESS_PAYMENT)
 @bp.activity_trigger(input_name="payload")
 def process_payment(payload: dict) -> dict[str, Any]:
     """Charge the order's total once; over PAYMENT_LIMIT the charge is declined."""
@@ -76,7 +84,7 @@ def process_payment(payload: dict) -> dict[str, Any]:
     return {"approved": False, "paymentId": None, "reason": payment.reason or f"Payment {payment.status}."}
 
 
-@bp.function_name("CreateOrder")
+@bp.function_name(CREATE_ORDER)
 @bp.activity_trigger(input_name="payload")
 def create_order(payload: dict) -> dict[str, Any]:
     """Commit the paid order: its reservations become permanent and it is Created."""
@@ -90,13 +98,13 @@ def create_order(payload: dict) -> dict[str, Any]:
     return {"orderId": order.order_id, "status": OrderStatus.CREATED.value}
 
 
-@bp.function_name("SendConfirmationEmail")
+@bp.function_name(SEND_CONFIRMATION_EMAIL)
 @bp.activity_trigger(input_name="payload")
 def send_confirmation_email(payload: dict) -> dict[str, Any]:
     """Write the confirmation e-mail to the outbox (same blob on every attempt) and confirm the order."""
     order = _load(payload)
     _require(order, {OrderStatus.CREATED, OrderStatus.CONFIRMED}, "confirm")
-    blob_name = outbox.write_confirmation(order)
+    blob_name = confirmation.write_confirmation(order)
     if order.status is OrderStatus.CREATED:
         set_status(order.order_id, OrderStatus.CONFIRMED, ConfirmationBlob=blob_name)
     log.info("order %s: confirmation written to %s", order.order_id, blob_name,
@@ -104,7 +112,7 @@ def send_confirmation_email(payload: dict) -> dict[str, Any]:
     return {"blobName": blob_name}
 
 
-@bp.function_name("ReleaseInventory")
+@bp.function_name(RELEASE_INVENTORY)
 @bp.activity_trigger(input_name="payload")
 def release_inventory(payload: dict) -> dict[str, Any]:
     """Compensation: give the order's reserved stock back and end the order as Failed (or Cancelled)."""
@@ -121,7 +129,7 @@ def release_inventory(payload: dict) -> dict[str, Any]:
     return {"released": released}
 
 
-@bp.function_name("RefundPayment")
+@bp.function_name(REFUND_PAYMENT)
 @bp.activity_trigger(input_name="payload")
 def refund_payment(payload: dict) -> dict[str, Any]:
     """Compensation: refund the order's approved payment (a repeat is a no-op)."""

@@ -23,8 +23,6 @@ import argparse
 import concurrent.futures
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -32,37 +30,17 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from devhost.spawn import start_devhost, wait_for_status
+from tools import azurite
 
-from tests.hosting import RunningHost, wait_for_status  # noqa: E402
-from tools import azurite  # noqa: E402
-from tools.azurite import free_port, port_open  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 PREFIX = "bench/"
 
 
-def start_host(env: dict[str, str], state: str, log_path: Path) -> RunningHost:
-    """`python -m devhost` on a free port (as tests.hosting.start_devhost, plus --state)."""
-    port = free_port()
-    full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT)}
-    log_file = open(log_path, "w")  # noqa: SIM115 - closed with the process
-    process = subprocess.Popen(
-        [sys.executable, "-m", "devhost", "--app-dir", str(ROOT), "--port", str(port), "--state", state],
-        cwd=ROOT, env=full_env, stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    host = RunningHost(process, f"http://127.0.0.1:{port}", log_path)
-    deadline = time.monotonic() + 30
-    while not port_open(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            host.stop()
-            raise RuntimeError(f"devhost did not start:\n{host.log()}")
-        time.sleep(0.1)
-    return host
-
-
 def run_direct(names: list[str], parallel: int) -> tuple[float, Counter[str]]:
     from activities.batch_activities import bp
-    from tests.blueprint_functions import user_function
+    from devhost.app_loader import user_function
 
     process_file = user_function(bp, "ProcessFile")
     started = time.perf_counter()
@@ -99,14 +77,14 @@ def main() -> None:
     if args.parallel_chunks:
         env["BATCH_MAX_PARALLEL_CHUNKS"] = str(args.parallel_chunks)
     try:
-        from common.batch_settings import chunk_size, max_parallel_chunks
+        from batch.settings import chunk_size, max_parallel_chunks
         from tools.batch_samples import upload_samples
 
         uploaded = upload_samples(count=args.files, invalid_ratio=args.invalid_ratio, prefix=PREFIX, seed=11)
         names = [name for name in uploaded.expected if name.startswith(PREFIX)]
         direct, direct_counts = run_direct(names, args.parallel)
         with tempfile.TemporaryDirectory() as scratch:
-            host = start_host(env, args.state, Path(scratch) / "host.log")
+            host = start_devhost(ROOT, Path(scratch) / "host.log", env, timeout=30, extra_args=["--state", args.state])
             try:
                 workflow, final = run_workflow(host.base_url, 0.1 if args.files <= 2000 else 1.0)
             finally:

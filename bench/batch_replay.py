@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,13 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from batch.contract import ORCHESTRATOR
+from common.retry import retry_options
+from devhost.config import DurableSettings
+from devhost.testing import LocalDurableHost
+from orchestrators.batch_orchestrator import bp as batch_orchestrator
 
-from devhost.config import DurableSettings  # noqa: E402
-from devhost.testing import LocalDurableHost  # noqa: E402
-from orchestrators.batch_orchestrator import ORCHESTRATOR, _retry_options  # noqa: E402
-from orchestrators.batch_orchestrator import bp as batch_orchestrator  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 RETRY = {"firstRetryIntervalMs": 1000, "maxAttempts": 3}
 
@@ -57,7 +56,7 @@ def bench_app() -> df.DFApp:
     @app.orchestration_trigger(context_name="context")
     def flat_batch(context: df.DurableOrchestrationContext):
         batch = context.get_input()
-        retry = _retry_options(batch)
+        retry = retry_options(batch)
         tasks = [context.call_activity_with_retry("ProcessFile", retry, {"batchId": batch["batchId"], "file": name})
                  for name in batch["files"]]
         results = yield context.task_all(tasks)

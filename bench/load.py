@@ -54,13 +54,11 @@ from typing import Any
 
 import aiohttp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench.machine import describe_machine, host_json_settings, machine_info
+from devhost.spawn import RunningHost, start_devhost
+from tools import azurite
 
-from bench.batch_e2e import start_host  # noqa: E402
-from bench.machine import describe_machine, host_json_settings, machine_info  # noqa: E402
-from tests.hosting import RunningHost  # noqa: E402
-from tools import azurite  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 ORDER_CLIENT = "/api/OrderProcessing_Client"
 BATCH_CLIENT = "/api/BatchProcessing_Client"
@@ -115,8 +113,8 @@ def load_skus(count: int) -> list[str]:
 
 def seed_catalogue(skus: list[str], orders: int) -> dict[str, int]:
     """The sample data, then each load SKU at twice the units its orders take; returns the stock set."""
-    from common import inventory
-    from common.catalog import Product, put_product
+    from orders import inventory
+    from orders.catalog import Product, put_product
     from tools.seed import seed
 
     seed(reset=True)
@@ -373,7 +371,7 @@ def problems(starts: list[Start], stock_problems: list[str]) -> list[str]:
 
 def check_stock(initial: dict[str, int], starts: list[Start]) -> list[str]:
     """Each load SKU lost exactly the units its orders took: no order reserved twice or not at all."""
-    from common import inventory
+    from orders import inventory
 
     ordered = Counter(s.body["items"][0]["sku"] for s in starts if s.kind == "order" and outcome_ok(s))
     wrong = []
@@ -444,7 +442,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         env = {"AzureWebJobsStorage": server.connection_string, **APP_SETTINGS,
                "BATCH_MAX_FILES": str(max(args.files_per_batch, 10_000))}
         with tempfile.TemporaryDirectory() as scratch:
-            host = start_host(env, args.state, Path(scratch) / "host.log")
+            host = start_devhost(ROOT, Path(scratch) / "host.log", env, timeout=30, extra_args=["--state", args.state])
             try:
                 before = cpu_snapshot(server, host)
                 t0, t_end = asyncio.run(drive(host.base_url, starts, args.concurrency, args.poll,

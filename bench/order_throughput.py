@@ -21,7 +21,6 @@ import concurrent.futures
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 import uuid
@@ -29,12 +28,11 @@ from pathlib import Path
 
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from devhost.app_loader import user_function
+from devhost.spawn import start_devhost, wait_for_status
+from tools import azurite
 
-from tests.blueprint_functions import user_function  # noqa: E402
-from tests.hosting import start_devhost, wait_for_status  # noqa: E402
-from tools import azurite  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 STEPS = ("CheckInventory", "ProcessPayment", "CreateOrder", "SendConfirmationEmail")
 
@@ -47,8 +45,8 @@ def create_catalogue(count: int) -> list[str]:
     """One SKU per order, so the figures measure the workflow, not contention on one stock row."""
     from decimal import Decimal
 
-    from common import inventory
-    from common.catalog import Product, put_product
+    from orders import inventory
+    from orders.catalog import Product, put_product
 
     skus = [f"BENCH-{i:05d}" for i in range(count)]
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
@@ -59,10 +57,10 @@ def create_catalogue(count: int) -> list[str]:
 
 def run_direct(skus: list[str], concurrency: int) -> float:
     from activities.order_activities import bp
-    from common.catalog import get_products
-    from common.order_requests import parse_new_order, price_items
-    from common.orders import create_order
-    from common.orders import new_order as make_order
+    from orders.catalog import get_products
+    from orders.requests import parse_new_order, price_items
+    from orders.store import create_order
+    from orders.store import new_order as make_order
 
     steps = [user_function(bp, name) for name in STEPS]
 

@@ -39,11 +39,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bench import batch_e2e, batch_replay, fanout_replay, load, order_throughput
+from bench.machine import describe_machine, host_json_settings, machine_info
+from devhost.spawn import start_devhost
 
-from bench import batch_e2e, batch_replay, fanout_replay, load, order_throughput  # noqa: E402
-from bench.machine import describe_machine, host_json_settings, machine_info  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SECTIONS = ("replay", "fanout", "orders", "batch", "load")
 GOAL_MS_PER_FILE = 1.0
@@ -129,7 +129,7 @@ def measure_orders(orders: int, concurrency: int) -> dict[str, Any]:
 
 def measure_batch(files: int, parallel: int) -> dict[str, Any]:
     """bench.batch_e2e's run, host state in Azure Storage and then in memory, against one upload."""
-    from common.batch_settings import chunk_size, max_parallel_chunks
+    from batch.settings import chunk_size, max_parallel_chunks
     from tools.batch_samples import upload_samples
 
     with load.private_azurite({}) as server, tempfile.TemporaryDirectory() as scratch:
@@ -153,7 +153,7 @@ def measure_batch(files: int, parallel: int) -> dict[str, Any]:
 
 
 def _batch_workflow(env: dict[str, str], state: str, log_path: Path, expected: dict[str, int]) -> float:
-    host = batch_e2e.start_host(env, state, log_path)
+    host = start_devhost(ROOT, log_path, env, timeout=30, extra_args=["--state", state])
     try:
         seconds, final = batch_e2e.run_workflow(host.base_url, 0.1 if sum(expected.values()) <= 2000 else 1.0)
     finally:

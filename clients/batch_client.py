@@ -9,7 +9,7 @@ Answers 202 with the check-status payload; the instance id is `batch-{batchId}` 
 random batchId unless one is given: naming the batch makes the start idempotent, and a
 second start of a batch that exists, running or finished, gets 409 with its status URL).
 
-Bad input is 400 `{"error", "field"}` and starts nothing (rules in `common.batch_requests`):
+Bad input is 400 `{"error", "field"}` and starts nothing (rules in `batch.requests`):
 no body, a body of another shape, an empty list, a name that is not a string or not a
 valid blob name (path traversal included), a prefix that matches nothing, more files than
 `BATCH_MAX_FILES` (default 10000, counted after duplicates are dropped). Listing storage
@@ -27,22 +27,23 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import Refusal, claim_instance, refuse_if_started, start_claimed
-from common import batch_settings, batch_store
-from common.batch_requests import BatchRequest, batch_instance_id, parse_batch_request
+from batch import settings as batch_settings
+from batch import store as batch_store
+from batch.contract import CLIENT, ORCHESTRATOR
+from batch.requests import BatchRequest, batch_instance_id, parse_batch_request
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
+from common.instances import Refusal, claim_instance, refuse_if_started, start_claimed
 
 bp = df.Blueprint()
 log = logging.getLogger("batch")
 
-ORCHESTRATOR = "BatchProcessing_Orchestrator"
 # 10,000 names of up to 1,024 characters fit; a longer body is 413.
 MAX_BODY_BYTES = 12 * 1024 * 1024
 
 
 
-@bp.function_name("BatchProcessing_Client")
-@bp.route(route="BatchProcessing_Client", methods=["POST"])
+@bp.function_name(CLIENT)
+@bp.route(route=CLIENT, methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def batch_processing_client(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Check the request, resolve the files, and start the batch."""

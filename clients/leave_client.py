@@ -2,7 +2,7 @@
 
     POST /api/LeaveApproval_Client   {"employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "reason",
                                       "requestId"?}
-        Validate (rules in `common.leave_requests`; the maximum length is LEAVE_MAX_DAYS), then start
+        Validate (rules in `leave.requests`; the maximum length is LEAVE_MAX_DAYS), then start
         LeaveApproval_Orchestrator with the instance id `leave-<requestId>`, or `leave-<hex>` when the
         caller gave no requestId (the instance id is also the request id). 202 with the check-status
         payload; 409 with its status URL when `leave-<requestId>` exists already (a retry). Bad input:
@@ -20,7 +20,7 @@
 
 "Still waiting" is race-free: before the event is raised, the decision is recorded in the
 request's row by an ETag-conditional update Pending -> DecisionReceived
-(`common.leave_store.claim_decision`), so of two concurrent decisions one gets 202 and
+(`leave.store.claim_decision`), so of two concurrent decisions one gets 202 and
 the other 409, and a decision that loses to the deadline gets 409 too. Storage or
 Durable host trouble is 503; a misconfigured app setting is 500.
 
@@ -38,38 +38,36 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import Refusal, claim_instance, instance_status, refuse_if_started, start_claimed
-from common import leave_settings, leave_store
 from common.http import RequestError, WorkflowUnavailable, answer, json_response, read_json_body
-from common.leave_requests import Decision, new_request_id, parse_decision, parse_leave_request
-from common.leave_settings import APPROVER_SIGNED_IN
-from common.leave_store import LeaveRecord, LeaveStateError, LeaveStatus
+from common.instances import Refusal, claim_instance, instance_status, refuse_if_started, start_claimed
 from common.logging import mask_email
 from common.payloads import decode_payload
 from common.start_claims import release
+from leave import settings as leave_settings
+from leave import store as leave_store
+from leave.contract import APPROVAL_EVENT, CLIENT, DECISION_CLIENT, ORCHESTRATOR
+from leave.requests import Decision, new_request_id, parse_decision, parse_leave_request
+from leave.settings import APPROVER_SIGNED_IN
+from leave.store import LeaveRecord, LeaveStateError, LeaveStatus
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
 
-ORCHESTRATOR = "LeaveApproval_Orchestrator"
-EVENT = "ApprovalResult"
-CLIENT_ROUTE = "LeaveApproval_Client"
-DECISION_ROUTE = "SubmitApprovalResult"
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL-NAME"
 _WAITING = {"Running", "Pending"}
 
 
 
-@bp.function_name("LeaveApproval_Client")
-@bp.route(route=CLIENT_ROUTE, methods=["POST"])
+@bp.function_name(CLIENT)
+@bp.route(route=CLIENT, methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def leave_approval_client(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Validate a leave request and start its approval workflow."""
     return await _guarded(_start(req, client, today=datetime.now(UTC).date()))
 
 
-@bp.function_name("SubmitApprovalResult")
-@bp.route(route=DECISION_ROUTE, methods=["POST"])
+@bp.function_name(DECISION_CLIENT)
+@bp.route(route=DECISION_CLIENT, methods=["POST"])
 @bp.durable_client_input(client_name="client")
 async def submit_approval_result(req: func.HttpRequest, client: df.DurableOrchestrationClient) -> func.HttpResponse:
     """Deliver the approver's decision to a waiting leave workflow."""
@@ -98,7 +96,7 @@ def workflow_input(request_id: str, body: dict[str, Any], approval_url: str) -> 
 async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient, *, today: date) -> func.HttpResponse:
     body = read_json_body(req)
     max_days = leave_settings.max_days()  # configuration errors surface before anything is started
-    approval = leave_settings.function_url(DECISION_ROUTE)
+    approval = leave_settings.function_url(DECISION_CLIENT)
     request = parse_leave_request(body, today=today, max_days=max_days)
     request_id = request.instance_id or new_request_id()
     already: Refusal = {"message": f"Leave request {request_id} already exists.", "field": "requestId"}
@@ -153,7 +151,7 @@ async def _decide(req: func.HttpRequest, client: df.DurableOrchestrationClient) 
                            "the request is still being submitted; try again shortly")
     claimed = await _claim(decision, record, runtime_status, links)
     try:
-        await client.raise_event(instance_id, EVENT, decision.event_data())
+        await client.raise_event(instance_id, APPROVAL_EVENT, decision.event_data())
     except Exception as error:
         return await _after_failed_raise(decision, claimed, runtime_status, links, error)
     log.info("leave %s: %s by %s", request_id, decision.result, mask_email(decision.approver),

@@ -6,7 +6,7 @@
 GET behaves like POST; a body of only {"orderId": ...} works like the query parameter.
 
 Answers 202 with the check-status payload. Bad input is a 4xx JSON body
-{"error", "field"} (rules in `common.order_requests`) and writes nothing. One
+{"error", "field"} (rules in `orders.requests`) and writes nothing. One
 workflow per order, ever: the instance id is derived from the order id, and an
 order that already has an instance (running or finished), already exists with other
 content (new order), or is no longer Pending gets 409. Placing the same new order again
@@ -27,11 +27,13 @@ import logging
 import azure.durable_functions as df
 import azure.functions as func
 
-from clients.instances import Refusal, claim_instance, refuse_if_started, start_claimed
-from common.catalog import get_products
 from common.http import RequestError, WorkflowUnavailable, answer, read_json_body
+from common.instances import Refusal, claim_instance, refuse_if_started, start_claimed
 from common.logging import mask_email
-from common.order_requests import (
+from common.start_claims import release
+from orders.catalog import get_products
+from orders.contract import CLIENT, ORCHESTRATOR
+from orders.requests import (
     NewOrderRequest,
     is_order_reference,
     order_instance_id,
@@ -39,7 +41,8 @@ from common.order_requests import (
     price_items,
     validate_order_id,
 )
-from common.orders import (
+from orders.settings import retry_settings
+from orders.store import (
     Order,
     OrderExistsError,
     OrderItem,
@@ -49,26 +52,16 @@ from common.orders import (
     find_order,
     new_order,
 )
-from common.settings import get_int
-from common.start_claims import release
 
 bp = df.Blueprint()
 log = logging.getLogger("orders")
 
-ORCHESTRATOR = "OrderProcessing_Orchestrator"
 
 
 
-def retry_settings() -> dict[str, int]:
-    """The orchestrator's retry options for activities, from app settings."""
-    return {
-        "firstRetryIntervalMs": get_int("ORDER_RETRY_FIRST_INTERVAL_MS", 2000, minimum=1),
-        "maxAttempts": get_int("ORDER_RETRY_MAX_ATTEMPTS", 3, minimum=1),
-    }
 
-
-@bp.function_name("OrderProcessing_Client")
-@bp.route(route="OrderProcessing_Client", methods=["GET", "POST"])
+@bp.function_name(CLIENT)
+@bp.route(route=CLIENT, methods=["GET", "POST"])
 @bp.durable_client_input(client_name="client")
 async def order_processing_client(
     req: func.HttpRequest, client: df.DurableOrchestrationClient

@@ -128,3 +128,13 @@ def classify(functions: Iterable[Function], disabled: frozenset[str] = frozenset
         else:
             index.other.append(entry)
     return index
+
+
+def user_function(blueprint: Any, name: str) -> Callable[..., Any]:
+    """The plain Python function registered in `blueprint` (or an app) under the function name `name`, to call it
+    directly (unit tests, benchmarks) without a host."""
+    for builder in blueprint._function_builders:
+        function = builder._function
+        if function.get_function_name() == name:
+            return function.get_user_function()
+    raise LookupError(f"No function named {name!r} in the blueprint.")

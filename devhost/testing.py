@@ -2,8 +2,19 @@
 
     async with LocalDurableHost(app_dir, virtual_clock=True) as host:   # real_worker=True: in Azure's worker
         instance_id = await host.start("MyOrchestrator", {"x": 1})
-        await host.advance(timedelta(hours=72))      # fires due timers at once
-        record = await host.wait(instance_id)
+        record = await host.wait(instance_id)        # a 72-hour timer fires at once
+
+Time skipping (with the virtual clock, as Temporal's time-skipping test environment
+does): while `wait()` waits for an instance and the engine is idle (no message,
+episode or activity in flight), it moves the clock to the next durable timer that is
+due for an unfinished instance and lets it fire, again and again until the instance
+finishes. With no such timer left, time stands still and `wait()` waits for outside
+input (`raise_event`, resume...) until `timeout`, which bounds the wall time as before.
+So an instance that waits for an event with a 72-hour deadline sees the deadline
+pass if the test awaits it before raising the event. To stop in between, move time
+by hand with `advance()` (it fires what became due and returns once the engine is
+idle) and look at the instance; `wait(..., skip_time=False)` or
+`LocalDurableHost(..., skip_time=False)` waits without moving the clock.
 
 Inputs and events are serialized exactly as the SDK's client sends them, so the
 orchestrator sees what it would see behind the real host.
@@ -11,9 +22,9 @@ orchestrator sees what it would see behind the real host.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import socket
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +33,15 @@ from azure.durable_functions.models.utils.df_serialization import df_dumps
 from .app_loader import FunctionIndex, index_functions, load_app
 from .clock import Clock, VirtualClock
 from .config import DurableSettings
-from .engine import Engine
+from .engine import Engine, InstanceNotFound
 from .history import parse_json_or_text
 from .rpc.functions import WorkerFunctions
 from .server import LocalHost
+from .spawn import free_port
 from .store import InstanceRecord
 from .worker import Functions
 
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+IDLE_RECHECK_SECONDS = 0.01  # how often wait() looks for new timers while nothing is due
 
 
 class LocalDurableHost:
@@ -49,9 +56,12 @@ class LocalDurableHost:
         settings: DurableSettings | None = None,
         serve_http: bool = False,
         real_worker: bool = False,
+        skip_time: bool = True,
     ):
         """`real_worker=True` runs the functions in Azure's Python worker library, as `python -m devhost`
-        does (it needs `app_dir`: the worker imports the app itself); otherwise they run in-process."""
+        does (it needs `app_dir`: the worker imports the app itself); otherwise they run in-process.
+        `skip_time` (virtual clock only) is `wait()`'s default: skip to due timers while waiting."""
+        self.skip_time = skip_time
         self.settings = settings or (DurableSettings.from_host_json(app_dir) if app_dir else DurableSettings())
         self.clock: Clock = VirtualClock() if virtual_clock else Clock()
         self.server: LocalHost | None = None
@@ -111,9 +121,62 @@ class LocalDurableHost:
         """Raise an event as `DurableOrchestrationClient.raise_event` would (double-encoded, SDK #295)."""
         await self.engine.raise_event(instance_id, name, json.dumps(json.dumps(data)))
 
-    async def wait(self, instance_id: str, timeout: float = 30.0) -> InstanceRecord:
-        """Wait for the instance to finish and return its record."""
-        return await self.engine.wait_for_completion(instance_id, timeout)
+    async def wait(self, instance_id: str, timeout: float | None = 30.0, *,
+                   skip_time: bool | None = None) -> InstanceRecord:
+        """Wait for the instance to finish and return its record; TimeoutError after `timeout` seconds.
+
+        With the virtual clock and `skip_time` (default: the host's), time skips to the next due timer
+        whenever the engine is idle (see the module docstring)."""
+        skip = self.skip_time if skip_time is None else skip_time
+        if not skip or not isinstance(self.clock, VirtualClock):
+            return await self.engine.wait_for_completion(instance_id, timeout)
+        async with asyncio.timeout(timeout):
+            return await self._wait_skipping_time(instance_id)
+
+    async def _wait_skipping_time(self, instance_id: str) -> InstanceRecord:
+        if await self.engine.get(instance_id, history=False) is None:
+            raise InstanceNotFound(instance_id)
+        finished = asyncio.ensure_future(self.engine.wait_for_completion(instance_id))
+        try:
+            while not finished.done():
+                idle = asyncio.ensure_future(self.idle())
+                try:
+                    await asyncio.wait({finished, idle}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    idle.cancel()
+                if finished.done():
+                    break
+                if await self.skip_to_next_timer() is None:
+                    # Nothing will come due by itself: wait for the instance, or for outside input (an
+                    # event raised meanwhile, which may create timers of its own), looking again now and then.
+                    await asyncio.wait({finished}, timeout=IDLE_RECHECK_SECONDS)
+            return finished.result()
+        finally:
+            finished.cancel()
+
+    async def skip_to_next_timer(self) -> datetime | None:
+        """Once the engine is idle, move the virtual clock to the earliest durable timer of an unfinished
+        instance and let everything due by then run. Returns the new time, or None when no such timer is
+        pending (the clock stays). Timers of finished instances (cancelled ones) are no reason to move."""
+        if not isinstance(self.clock, VirtualClock):
+            raise RuntimeError("skip_to_next_timer() needs virtual_clock=True")
+        await self.idle()
+        due = await self._next_due_timer()
+        if due is None:
+            return None
+        await self.advance(max(due - self.clock.now(), timedelta(0)))
+        return self.clock.now()
+
+    async def _next_due_timer(self) -> datetime | None:
+        """When the next pending timer (or delayed message) of an unfinished instance is due."""
+        finished: dict[str, bool] = {}
+        for due, instance_id in self.engine.transport.pending_timers():
+            if instance_id not in finished:
+                record = await self.engine.get(instance_id, history=False)
+                finished[instance_id] = record is not None and record.is_terminal
+            if not finished[instance_id]:
+                return due
+        return None
 
     async def idle(self) -> None:
         """Wait until nothing is left to do but future timers."""

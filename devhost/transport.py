@@ -99,6 +99,9 @@ class Transport(Protocol):
     def fire_due_timers(self) -> int:
         """Release timers that are due now (meaningful for a virtual clock)."""
 
+    def pending_timers(self) -> list[tuple[datetime, str]]:
+        """(due, instance id) of every timer not yet released, earliest first (empty when unknown)."""
+
 
 # -- in memory ---------------------------------------------------------------------------
 
@@ -169,6 +172,9 @@ class MemoryTransport:
 
     def next_timer_due(self) -> datetime | None:
         return self._timers[0][0] if self._timers else None
+
+    def pending_timers(self) -> list[tuple[datetime, str]]:
+        return [(due, message.instance_id) for due, _, message in sorted(self._timers, key=lambda item: item[:2])]
 
     async def _timer_loop(self) -> None:
         while True:
@@ -533,3 +539,6 @@ class AzureQueueTransport:
 
     def fire_due_timers(self) -> int:
         return 0
+
+    def pending_timers(self) -> list[tuple[datetime, str]]:
+        return []  # timers are invisible queue messages: no virtual time to skip

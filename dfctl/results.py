@@ -1,7 +1,7 @@
 """What the workflows left in the app's storage, without Storage Explorer: a batch's report (with its
 quarantine errors) and the e-mails a workflow wrote to the outbox.
 
-Container names come from the same settings the app reads (`common.batch_settings`, `common.resources`),
+Container names come from the same settings the app reads (`batch.settings`, `common.resources`),
 so `dfctl report` and `dfctl outbox` look where the app wrote.
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from common.batch_settings import QUARANTINE_CONTAINER, REPORTS_CONTAINER
-from common.batch_store import error_report_name, report_blob_name
+from batch.settings import QUARANTINE_CONTAINER, REPORTS_CONTAINER
+from batch.store import error_report_name, report_blob_name
 from common.resources import OUTBOX_CONTAINER
 from common.settings import get_str
 from dfctl.errors import NOT_FOUND, CliError

@@ -40,15 +40,24 @@ from typing import Any
 
 import azure.durable_functions as df
 
+from batch.contract import (
+    CHUNK_ORCHESTRATOR,
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_PARALLEL_CHUNKS,
+    FAILED,
+    ORCHESTRATOR,
+    OUTCOMES,
+    PROCESS_FILE,
+    WRITE_BATCH_REPORT,
+    WRITE_CHUNK_REPORT,
+)
+from common.retry import DEFAULT_RETRY, first_line, retry_options
+
 bp = df.Blueprint()
 log = logging.getLogger("batch")
 
-ORCHESTRATOR = "BatchProcessing_Orchestrator"
-CHUNK_ORCHESTRATOR = "BatchProcessing_Chunk"
-OUTCOMES = ("succeeded", "invalid", "empty", "missing", "failed")
-DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
-DEFAULT_CHUNK_SIZE = 50
-DEFAULT_MAX_PARALLEL_CHUNKS = 10
+MAX_ERROR_TEXT = 500  # characters of an error kept per file or chunk: a report stays small whatever fails
+
 
 
 def run_id(context: df.DurableOrchestrationContext) -> str:
@@ -67,21 +76,12 @@ def chunk_instance_id(parent_instance_id: str, run: str, chunk: int) -> str:
     return f"{parent_instance_id}:chunk-{run}-{chunk:05d}"
 
 
-def _retry_options(batch_input: dict[str, Any]) -> df.RetryOptions:
-    retry = {**DEFAULT_RETRY, **(batch_input.get("retry") or {})}
-    return df.RetryOptions(
-        first_retry_interval_in_milliseconds=int(retry["firstRetryIntervalMs"]),
-        max_number_of_attempts=int(retry["maxAttempts"]),
-    )
-
-
 def _failed(task: Any) -> bool:
     return isinstance(task.result, Exception)
 
 
 def _first_line(error: Any) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:500] if text else type(error).__name__
+    return first_line(error, limit=MAX_ERROR_TEXT)
 
 
 @bp.function_name(ORCHESTRATOR)
@@ -128,7 +128,7 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
             index = wave.pop(done)
             chunk_files = files[offsets[index]:offsets[index] + size]
             if _failed(done):
-                counts["failed"] += len(chunk_files)
+                counts[FAILED] += len(chunk_files)
                 failed_chunks.append({"chunk": index, "offset": offsets[index], "files": chunk_files,
                                       "error": f"Chunk {index} failed: {_first_line(done.result)}"})
             else:
@@ -147,7 +147,7 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     }
     output: dict[str, Any] = {"batchId": batch_id, "total": len(files), "counts": counts}
     try:
-        output["report"] = yield context.call_activity_with_retry("WriteBatchReport", _retry_options(batch_input),
+        output["report"] = yield context.call_activity_with_retry(WRITE_BATCH_REPORT, retry_options(batch_input),
                                                                   report_input)
     except Exception as error:  # the counts stand; the chunks' parts stay in the reports container
         output["report"] = None
@@ -167,9 +167,9 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
     batch_id = str(chunk_input["batchId"])
     chunk = int(chunk_input["chunk"])
     files: list[str] = list(chunk_input["files"])
-    retry = _retry_options(chunk_input)
+    retry = retry_options(chunk_input)
 
-    tasks = [context.call_activity_with_retry("ProcessFile", retry, {"batchId": batch_id, "file": name})
+    tasks = [context.call_activity_with_retry(PROCESS_FILE, retry, {"batchId": batch_id, "file": name})
              for name in files]
     outstanding = tasks
     while outstanding:
@@ -183,14 +183,14 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
     counts = dict.fromkeys(OUTCOMES, 0)
     for name, task in zip(files, tasks, strict=True):
         if _failed(task):
-            result = {"file": name, "outcome": "failed", "message": _first_line(task.result)}
+            result = {"file": name, "outcome": FAILED, "message": _first_line(task.result)}
         else:
             result = task.result
         counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
         results.append(result)
 
     part = yield context.call_activity_with_retry(
-        "WriteChunkReport", retry,
+        WRITE_CHUNK_REPORT, retry,
         {"batchId": batch_id, "run": str(chunk_input.get("run") or ""), "chunk": chunk,
          "offset": int(chunk_input.get("offset") or 0), "files": results})
     return {"chunk": chunk, "files": len(files), "counts": counts, "reportPart": part["blobName"]}

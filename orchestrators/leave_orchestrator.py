@@ -38,25 +38,33 @@ import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
 
 from common.payloads import decode_payload
+from common.retry import retry_options
+from leave.contract import (
+    APPROVAL_EVENT,
+    APPROVED,
+    CANCELLED,
+    CONFIRM_LEAVE_DECISION,
+    EXPIRE_LEAVE_REQUEST,
+    EXPIRED,
+    NOTIFY_APPROVAL,
+    NOTIFY_REJECTION,
+    ORCHESTRATOR,
+    REJECTED,
+    SEND_APPROVAL_REMINDER,
+    SUBMIT_LEAVE_REQUEST,
+    SYSTEM,
+)
+from leave.requests import decision_in
 
 bp = df.Blueprint()
 log = logging.getLogger("leave")
 
-ORCHESTRATOR = "LeaveApproval_Orchestrator"
-EVENT = "ApprovalResult"
-APPROVED = "Approved"
-REJECTED = "Rejected"
-EXPIRED = "Expired"
-CANCELLED = "Cancelled"
-SYSTEM = "system"
 OUTPUTS = {
     APPROVED: "Leave request approved.",
     REJECTED: "Leave request rejected.",
     EXPIRED: "Leave request expired without a decision.",
     CANCELLED: "Leave request cancelled: its workflow ended without a decision.",
 }
-DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
-MAX_COMMENT = 1000
 _REQUEST_FIELDS = ("requestId", "employeeId", "employeeEmail", "approverEmail", "startDate", "endDate", "days",
                    "reason")
 
@@ -67,17 +75,17 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     """Run one leave request to its decision or expiry; the output is the outcome sentence."""
     leave = decode_payload(context.get_input()) or {}
     request_id = str(leave["requestId"])
-    retry = _retry_options(leave)
+    retry = retry_options(leave)
     approval_url = str(leave.get("approvalUrl") or "/api/SubmitApprovalResult")
     timeout = timedelta(seconds=float(leave["timeoutSeconds"]))
     submitted_at = context.current_utc_datetime
     deadline = submitted_at + timeout
     reminder_at: datetime | None = submitted_at + timeout / 2 if (leave.get("reminder") or {}).get("enabled") else None
 
-    _status(context, request_id, "SubmitLeaveRequest", deadline=_iso(deadline))
+    _status(context, request_id, SUBMIT_LEAVE_REQUEST, deadline=_iso(deadline))
     submission = {**{name: leave.get(name) for name in _REQUEST_FIELDS}, "instanceId": context.instance_id,
                   "submittedAt": _iso(submitted_at), "deadline": _iso(deadline), "approvalUrl": approval_url}
-    submitted = yield context.call_activity_with_retry("SubmitLeaveRequest", retry, submission)
+    submitted = yield context.call_activity_with_retry(SUBMIT_LEAVE_REQUEST, retry, submission)
     ended = (submitted or {}).get("status")
     if ended in OUTPUTS:  # the request was decided (or cancelled) before: an operator restarted its workflow
         _status(context, request_id, ended)
@@ -90,7 +98,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     while decision is None:
         # Every round creates all of its tasks afresh: a task_any that mixed new tasks with
         # already scheduled ones would only tell the host about the new ones.
-        event = context.wait_for_external_event(EVENT)
+        event = context.wait_for_external_event(APPROVAL_EVENT)
         deadline_timer = context.create_timer(deadline)
         reminder_timer = context.create_timer(reminder_at) if reminder_at else None
         timers = [deadline_timer, reminder_timer] if reminder_timer else [deadline_timer]
@@ -99,7 +107,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
             reminder_at = None  # once
             reminder = {"requestId": request_id, "approvalUrl": approval_url,
                         "remindedAt": _iso(context.current_utc_datetime)}
-            sent = yield context.call_activity_with_retry("SendApprovalReminder", retry, reminder)
+            sent = yield context.call_activity_with_retry(SEND_APPROVAL_REMINDER, retry, reminder)
             waiting["reminderSent"] = bool((sent or {}).get("sent"))
             _status(context, request_id, "AwaitingApproval", **waiting)
             winner = yield context.task_any([event, deadline_timer])  # both scheduled already: nothing new
@@ -110,18 +118,18 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
 
     decided_at = _iso(context.current_utc_datetime)
     if decision is None:
-        _status(context, request_id, "ExpireLeaveRequest", deadline=_iso(deadline))
+        _status(context, request_id, EXPIRE_LEAVE_REQUEST, deadline=_iso(deadline))
         expiry = yield context.call_activity_with_retry(
-            "ExpireLeaveRequest", retry, {"requestId": request_id, "decidedAt": decided_at})
+            EXPIRE_LEAVE_REQUEST, retry, {"requestId": request_id, "decidedAt": decided_at})
         if expiry.get("expired"):
             _status(context, request_id, EXPIRED, decidedBy=SYSTEM, decidedAt=decided_at)
             return OUTPUTS[EXPIRED]
-        decision = parse_decision(expiry.get("decision"))
+        decision = decision_in(expiry.get("decision"))
         if decision is None:
             raise ValueError(f"ExpireLeaveRequest neither expired request {request_id} nor returned its decision.")
 
     approver = decision["approver"] or str(leave.get("approverEmail"))
-    notify = "NotifyApproval" if decision["result"] == APPROVED else "NotifyRejection"
+    notify = NOTIFY_APPROVAL if decision["result"] == APPROVED else NOTIFY_REJECTION
     _status(context, request_id, notify, decision=decision["result"], decidedBy=approver)
     yield context.call_activity_with_retry(
         notify, retry,
@@ -137,36 +145,19 @@ def _recorded_decision(context: df.DurableOrchestrationContext, request_id: str,
 
     The payload is not trusted: it only has to look like a decision to be worth a look at the row.
     """
-    if parse_decision(payload) is None:
+    if decision_in(payload) is None:
         if not context.is_replaying:  # the payload itself is not logged: it may hold personal data
-            log.warning("leave %s: ignored an %s event that is not a decision (%s of %d characters)", request_id,
-                        EVENT, type(payload).__name__, len(str(payload)), extra=_log_extra(context, request_id))
+            log.warning("leave %s: ignored an %s event that is not a decision (%s of %d characters)",
+                        request_id, APPROVAL_EVENT, type(payload).__name__, len(str(payload)),
+                        extra=_log_extra(context, request_id))
         return None
-    confirmation = yield context.call_activity_with_retry("ConfirmLeaveDecision", retry, {"requestId": request_id})
-    decision = parse_decision(confirmation.get("decision")) if confirmation.get("confirmed") else None
+    confirmation = yield context.call_activity_with_retry(CONFIRM_LEAVE_DECISION, retry, {"requestId": request_id})
+    decision = decision_in(confirmation.get("decision")) if confirmation.get("confirmed") else None
     if decision is None and not context.is_replaying:
         log.warning("leave %s: ignored an %s event: no decision was recorded through SubmitApprovalResult "
-                    "(the request is %s)", request_id, EVENT, confirmation.get("status"),
+                    "(the request is %s)", request_id, APPROVAL_EVENT, confirmation.get("status"),
                     extra=_log_extra(context, request_id))
     return decision
-
-
-def parse_decision(payload: Any) -> dict[str, Any] | None:
-    """`{"result", "approver", "comment"}` from an event payload (object or JSON text), or None if not a decision."""
-    payload = decode_payload(payload)
-    if not isinstance(payload, dict):
-        return None
-    raw = payload.get("result")
-    result = {"approved": APPROVED, "rejected": REJECTED}.get(raw.strip().lower()) if isinstance(raw, str) else None
-    if result is None:
-        return None
-    approver = payload.get("approver")
-    comment = payload.get("comment")
-    return {
-        "result": result,
-        "approver": approver.strip() if isinstance(approver, str) and approver.strip() else None,
-        "comment": comment[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None,
-    }
 
 
 def _cancel_pending(timers: list[TaskBase]) -> None:
@@ -179,12 +170,6 @@ def _cancel_pending(timers: list[TaskBase]) -> None:
         for child in list(getattr(timer, "pending_tasks", ())):
             if isinstance(child, TimerTask) and not child.is_completed:
                 child.cancel()
-
-
-def _retry_options(leave: dict[str, Any]) -> df.RetryOptions:
-    retry = {**DEFAULT_RETRY, **(leave.get("retry") or {})}
-    return df.RetryOptions(first_retry_interval_in_milliseconds=int(retry["firstRetryIntervalMs"]),
-                           max_number_of_attempts=int(retry["maxAttempts"]))
 
 
 def _status(context: df.DurableOrchestrationContext, request_id: str, step: str, **extra: Any) -> None:

@@ -16,19 +16,19 @@ from typing import Any
 import azure.durable_functions as df
 
 from common.logging import log_event
+from common.retry import first_line, retry_options
+from orders.contract import (
+    CHECK_INVENTORY,
+    CREATE_ORDER,
+    ORCHESTRATOR,
+    PROCESS_PAYMENT,
+    REFUND_PAYMENT,
+    RELEASE_INVENTORY,
+    SEND_CONFIRMATION_EMAIL,
+)
 
 bp = df.Blueprint()
 log = logging.getLogger("orders")
-
-DEFAULT_RETRY = {"firstRetryIntervalMs": 2000, "maxAttempts": 3}
-
-
-def _retry_options(order_input: dict[str, Any]) -> df.RetryOptions:
-    retry = {**DEFAULT_RETRY, **(order_input.get("retry") or {})}
-    return df.RetryOptions(
-        first_retry_interval_in_milliseconds=int(retry["firstRetryIntervalMs"]),
-        max_number_of_attempts=int(retry["maxAttempts"]),
-    )
 
 
 def _status(context: df.DurableOrchestrationContext, order_id: str, step: str, **extra: Any) -> None:
@@ -36,54 +36,50 @@ def _status(context: df.DurableOrchestrationContext, order_id: str, step: str, *
     log_event(context, log, "order %s: %s", order_id, step, order_id=order_id)
 
 
-@bp.function_name("OrderProcessing_Orchestrator")
+@bp.function_name(ORCHESTRATOR)
 @bp.orchestration_trigger(context_name="context")
 def order_processing_orchestrator(context: df.DurableOrchestrationContext) -> Generator[Any, Any, str]:
     """Process one order end to end; the output is the order's outcome sentence."""
     order_input = context.get_input() or {}
     order_id = str(order_input["orderId"])
-    retry = _retry_options(order_input)
+    retry = retry_options(order_input)
     ref = {"orderId": order_id}
 
-    _status(context, order_id, "CheckInventory")
-    inventory = yield context.call_activity_with_retry("CheckInventory", retry, ref)
+    _status(context, order_id, CHECK_INVENTORY)
+    inventory = yield context.call_activity_with_retry(CHECK_INVENTORY, retry, ref)
     if not inventory.get("available"):
         _status(context, order_id, "Failed", reason="Inventory not available", missing=inventory.get("missing", []))
         return f"Order {order_id} failed: Inventory not available."
 
-    _status(context, order_id, "ProcessPayment")
+    _status(context, order_id, PROCESS_PAYMENT)
     try:
-        payment = yield context.call_activity_with_retry("ProcessPayment", retry, ref)
+        payment = yield context.call_activity_with_retry(PROCESS_PAYMENT, retry, ref)
     except Exception as error:  # payment service unreachable even after retries
-        payment = {"approved": False, "reason": _first_line(error)}
+        payment = {"approved": False, "reason": first_line(error)}
     if not payment.get("approved"):
-        _status(context, order_id, "ReleaseInventory", reason="Payment processing failed")
+        _status(context, order_id, RELEASE_INVENTORY, reason="Payment processing failed")
         release = {**ref, "reason": "Payment processing failed"}
-        yield context.call_activity_with_retry("ReleaseInventory", retry, release)
+        yield context.call_activity_with_retry(RELEASE_INVENTORY, retry, release)
         _status(context, order_id, "Failed", reason="Payment processing failed", detail=payment.get("reason"))
         return f"Order {order_id} failed: Payment processing failed."
 
-    _status(context, order_id, "CreateOrder", paymentId=payment.get("paymentId"))
+    _status(context, order_id, CREATE_ORDER, paymentId=payment.get("paymentId"))
     try:
-        yield context.call_activity_with_retry("CreateOrder", retry, ref)
+        yield context.call_activity_with_retry(CREATE_ORDER, retry, ref)
     except Exception as error:
-        reason = f"Order creation failed: {_first_line(error)}"
+        reason = f"Order creation failed: {first_line(error)}"
         _status(context, order_id, "Compensating", reason=reason)
-        yield context.call_activity_with_retry("RefundPayment", retry, {**ref, "reason": reason})
-        yield context.call_activity_with_retry("ReleaseInventory", retry, {**ref, "reason": reason})
+        yield context.call_activity_with_retry(REFUND_PAYMENT, retry, {**ref, "reason": reason})
+        yield context.call_activity_with_retry(RELEASE_INVENTORY, retry, {**ref, "reason": reason})
         _status(context, order_id, "Failed", reason=reason, compensated=True)
         return f"Order {order_id} failed: Order could not be created; payment refunded."
 
-    _status(context, order_id, "SendConfirmationEmail")
+    _status(context, order_id, SEND_CONFIRMATION_EMAIL)
     try:
-        email = yield context.call_activity_with_retry("SendConfirmationEmail", retry, ref)
+        email = yield context.call_activity_with_retry(SEND_CONFIRMATION_EMAIL, retry, ref)
     except Exception as error:
         # The order stands (paid and created); a mail outage must not undo it.
-        _status(context, order_id, "Completed", confirmationEmail="failed", detail=_first_line(error))
+        _status(context, order_id, "Completed", confirmationEmail="failed", detail=first_line(error))
         return f"Order {order_id} processed successfully."
     _status(context, order_id, "Completed", confirmationEmail=email.get("blobName"))
     return f"Order {order_id} processed successfully."
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

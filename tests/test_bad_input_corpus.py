@@ -31,8 +31,9 @@ from azure.data.tables import TableServiceClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from clients.leave_client import CLIENT_ROUTE, DECISION_ROUTE
-from tests.hosting import ROOT, RunningHost, start_devhost
+from devhost.spawn import ROOT, RunningHost, start_devhost
+from leave.contract import CLIENT as CLIENT_ROUTE
+from leave.contract import DECISION_CLIENT as DECISION_ROUTE
 from tools import azurite as azurite_control
 from tools.seed import seed
 

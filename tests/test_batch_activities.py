@@ -9,9 +9,9 @@ from urllib.parse import unquote
 import pytest
 
 from activities.batch_activities import bp
-from common import batch_store
-from common.batch_records import SCHEMA
-from tests.blueprint_functions import user_function
+from batch import store as batch_store
+from batch.records import SCHEMA
+from devhost.app_loader import user_function
 from tools.batch_samples import ORIGINAL_RECORDS, ORIGINALS, upload_samples
 
 process_file = user_function(bp, "ProcessFile")

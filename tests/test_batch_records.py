@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from common.batch_records import (
+from batch.records import (
     CSV,
     FIELDS,
     JSON_ARRAY,

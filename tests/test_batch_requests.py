@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from common import batch_settings
-from common.batch_requests import batch_instance_id, blob_name_problem, parse_batch_request
+from batch import settings as batch_settings
+from batch.requests import batch_instance_id, blob_name_problem, parse_batch_request
 from common.http import RequestError
 from common.settings import SettingError
 

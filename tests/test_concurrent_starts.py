@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 import requests
 
-from common import outbox, payments
-from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
+from common import outbox
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
+from orders import confirmation, payments
 from tools import azurite as azurite_control
 from tools.seed import seed
 
@@ -72,7 +73,7 @@ def test_simultaneous_identical_orders_start_one_workflow(host: RunningHost) -> 
     final = wait_for_status(winner["statusQueryGetUri"], timeout=60)
     assert final["runtimeStatus"] == "Completed", final
     assert payments.get_payment(order_id) is not None
-    assert outbox.read_message(outbox.confirmation_blob_name(order_id))
+    assert outbox.read_message(confirmation.confirmation_blob_name(order_id))
     assert [e["EventType"] for e in history(host, f"order-{order_id}")].count("ExecutionStarted") == 1
 
 

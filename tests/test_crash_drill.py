@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.hosting import ROOT
+from devhost.spawn import ROOT
 
 CHECKS = ("instances", "history", "orders", "payments", "stock", "outbox", "batch", "leave")
 

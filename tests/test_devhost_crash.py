@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 import requests
 
-from common import inventory, orders, outbox, payments
-from common.batch_store import output_container, read_json, reports_container
-from common.orders import OrderStatus
-from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
+from batch.store import output_container, read_json, reports_container
+from common import outbox
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
+from orders import confirmation, inventory, payments
+from orders import store as orders
+from orders.store import OrderStatus
 from tools import azurite as azurite_control
 from tools.batch_samples import upload_samples
 from tools.seed import seed
@@ -84,7 +86,7 @@ def test_orders_in_flight_survive_sigkill(host_env: dict[str, str], tmp_path: Pa
         assert orders.get_order(order_id).status is OrderStatus.CONFIRMED
         payment = payments.get_payment(order_id)
         assert payment is not None and payment.status == payments.APPROVED
-        assert outbox.read_message(outbox.confirmation_blob_name(order_id))
+        assert outbox.read_message(confirmation.confirmation_blob_name(order_id))
     # Stock went down exactly once per order: no double reservation, nothing leaked.
     assert inventory.get_stock("CABLE-1") == stock_before - len(accepted)
 

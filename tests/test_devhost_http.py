@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.hosting import RunningHost, start_devhost, wait_for_status
+from devhost.spawn import RunningHost, start_devhost, wait_for_status
 from tools.azurite import Azurite
 
 SAMPLE_APP = Path(__file__).parent / "apps" / "sample"

@@ -22,7 +22,7 @@ import requests
 
 from devhost.rpc import worker_front
 from devhost.rpc.channel import WorkerChannel, WorkerStartError
-from tests.hosting import ROOT, start_devhost, wait_for_status
+from devhost.spawn import ROOT, start_devhost, wait_for_status
 from tools.azurite import free_port
 
 SAMPLE = ROOT / "tests" / "apps" / "sample"

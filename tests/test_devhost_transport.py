@@ -15,7 +15,7 @@ from azure.storage.queue import QueueServiceClient
 
 from devhost.clock import Clock
 from devhost.history import EventType, event
-from devhost.transport import QUEUE_API_VERSION, AzureQueueTransport, Message, fnv1a_32
+from devhost.transport import QUEUE_API_VERSION, AzureQueueTransport, Delivery, Message, fnv1a_32
 
 
 @contextlib.asynccontextmanager
@@ -31,6 +31,35 @@ async def opened(connection: str, **kwargs: Any) -> AsyncIterator[AzureQueueTran
 
 def raised(instance_id: str, payload: str = '"x"') -> Message:
     return Message(instance_id, event(EventType.EventRaised, Clock().now(), Name="E", Input=payload), "exec-1")
+
+
+async def visible_again(t: AzureQueueTransport, client: Any, timeout: float = 10) -> list[Delivery]:
+    """Poll a queue (bounded) until a message in it is visible again, and receive what is there."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        found = await t._poll(client, 32)
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no message became visible again in {client.queue_name} within {timeout} s")
+
+
+async def leases_taken_so_far_ran_out(t: AzureQueueTransport, timeout: float = 10) -> None:
+    """Wait (bounded) until every lease taken before this call has run out: a probe sent now, invisible
+    for one visibility timeout, has become visible (on the storage service's clock, like the leases)."""
+    probe = t._queues.get_queue_client(f"{t.hub.lower()}-probe")
+    await probe.create_queue()
+    try:
+        await probe.send_message("probe", visibility_timeout=t.visibility_timeout)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while asyncio.get_running_loop().time() < deadline:
+            if await probe.peek_messages():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"the probe did not become visible within {timeout} s")
+    finally:
+        await probe.delete_queue()
+        await probe.close()
 
 
 def test_fnv1a_matches_the_reference_vectors() -> None:
@@ -115,7 +144,7 @@ async def test_a_result_rides_on_its_work_item_until_acknowledged(storage_connec
         assert result.message.event["EventType"] == EventType.TaskCompleted
         assert await t._poll(t._control[t.partition_of("order-1")], 32) == []  # no message of its own
         await t.ack([result])
-        await asyncio.sleep(1.5)  # past the visibility timeout: the work item is gone with the result
+        await leases_taken_so_far_ran_out(t)  # past the visibility timeout: the work item is gone with the result
         assert await t._poll(t._workitems, 32) == []
 
 
@@ -126,8 +155,7 @@ async def test_an_unacknowledged_result_brings_its_work_item_back(storage_connec
         work_item = await asyncio.wait_for(t.receive_activity(), 10)
         await t.send_result(completed("order-2"), work_item)
         await asyncio.wait_for(t.receive(32), 10)  # taken, never acknowledged (the host "crashed")
-        await asyncio.sleep(1.5)
-        [again] = await t._poll(t._workitems, 32)
+        [again] = await visible_again(t, t._workitems)
         assert again.message.event["EventType"] == EventType.TaskScheduled  # the activity will run again
 
 
@@ -135,8 +163,8 @@ async def test_acknowledging_a_message_received_again_meanwhile_is_not_an_error(
     async with opened(storage_connection, visibility_timeout=1) as t:
         await t.send([raised("order-3")])
         [first] = await asyncio.wait_for(t.receive(32), 10)
-        await asyncio.sleep(1.5)  # its visibility timeout ran out (a host too busy to renew it)
-        [again] = await t._poll(t._control[t.partition_of("order-3")], 32)
+        # its visibility timeout runs out (a host too busy to renew it)
+        [again] = await visible_again(t, t._control[t.partition_of("order-3")])
         await t.ack([first])  # stale pop receipt: a warning, not an exception
         await t.ack([again])
         assert await t._poll(t._control[t.partition_of("order-3")], 32) == []
@@ -156,8 +184,7 @@ async def test_renewing_a_message_deleted_or_taken_meanwhile_is_quiet(storage_co
 
         await t.send([raised("order-5")])
         [first] = await asyncio.wait_for(t.receive(32), 10)
-        await asyncio.sleep(1.5)  # its lease ran out
-        [again] = await t._poll(t._control[t.partition_of("order-5")], 32)
+        [again] = await visible_again(t, t._control[t.partition_of("order-5")])  # its lease ran out
         with caplog.at_level(logging.WARNING, logger="devhost"):
             await t.renew([first])
         [warning] = [r for r in caplog.records if r.levelno >= logging.WARNING]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import requests
 
-from tests.hosting import ROOT, start_devhost, wait_for_status
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
 from tools import azurite as azurite_control
 
 SAMPLE = ROOT / "tests" / "apps" / "sample"
@@ -50,6 +51,22 @@ def env(azurite: azurite_control.Azurite) -> dict[str, str]:
             "DEVHOST_VISIBILITY_TIMEOUT_SECONDS": "3"}
 
 
+NAP_STARTED = re.compile(r"Executing 'Functions\.Nap' \(Reason='[^']*', Id=([0-9a-f-]+)\)")
+NAP_ENDED = re.compile(r"Executed 'Functions\.Nap' \(\w+, Id=([0-9a-f-]+),")
+
+
+def naps_in_flight(host: RunningHost, timeout: float = 30) -> set[str]:
+    """Wait (bounded) until the host's log shows Nap invocations that started and have not ended yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        log = host.log()
+        running = set(NAP_STARTED.findall(log)) - set(NAP_ENDED.findall(log))
+        if running:
+            return running
+        time.sleep(0.01)
+    return set()
+
+
 def start(base_url: str, name: str, body: object) -> str:
     response = requests.post(f"{base_url}/api/start/{name}", json=body, timeout=30)
     assert response.status_code == 202, response.text
@@ -72,7 +89,8 @@ def test_a_killed_worker_is_replaced_and_its_work_redelivered(azurite, tmp_path:
     try:
         worker = worker_of(host.process.pid)
         status_url = start(host.base_url, "Naps", 50)  # 50 activities of 0.2 s, 10 at a time
-        time.sleep(0.5)  # activities in flight in the worker
+        in_flight = naps_in_flight(host)  # waits until the worker is running some
+        assert in_flight, "no activity was in flight in the worker"
         os.kill(worker, signal.SIGKILL)
         assert gone(worker)
         final = wait_for_status(status_url, timeout=60)
@@ -80,4 +98,9 @@ def test_a_killed_worker_is_replaced_and_its_work_redelivered(azurite, tmp_path:
         assert worker_of(host.process.pid) != worker
     finally:
         host.stop()
-    assert "The worker process exited unexpectedly" in host.log()
+    log = host.log()
+    assert "The worker process exited unexpectedly" in log
+    # The work in flight was lost with the worker (its invocations failed) and done again: more runs
+    # started than there are naps.
+    assert any(f"Executed 'Functions.Nap' (Failed, Id={nap}," in log for nap in in_flight)
+    assert len(NAP_STARTED.findall(log)) > 50

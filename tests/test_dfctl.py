@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from devhost.spawn import ROOT, RunningHost, start_devhost
 from dfctl import errors
-from tests.hosting import ROOT, RunningHost, start_devhost
 from tools import azurite as azurite_control
 from tools.azurite import free_port
 from tools.seed import seed

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from common import batch_store
-from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
+from batch import store as batch_store
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
 from tests.readme_examples import README, curl_calls
 from tools import azurite as azurite_control
 from tools.batch_samples import Uploaded, upload_samples

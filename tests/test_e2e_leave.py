@@ -22,10 +22,11 @@ import pytest
 import requests
 from azure.core.exceptions import ResourceNotFoundError
 
-from common import leave_emails, leave_store
-from common.leave_store import LeaveStatus
 from common.outbox import read_message
-from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
+from leave import emails as leave_emails
+from leave import store as leave_store
+from leave.store import LeaveStatus
 from tests.readme_examples import README, bash_blocks, curl_calls
 from tools import azurite as azurite_control
 from tools.seed import seed

@@ -13,9 +13,11 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from common import inventory, orders, outbox, payments
-from common.orders import OrderStatus
-from tests.hosting import ROOT, RunningHost, start_devhost, wait_for_status
+from common import outbox
+from devhost.spawn import ROOT, RunningHost, start_devhost, wait_for_status
+from orders import confirmation, inventory, payments
+from orders import store as orders
+from orders.store import OrderStatus
 from tests.readme_examples import curl_calls
 from tools import azurite as azurite_control
 from tools.seed import seed
@@ -65,7 +67,7 @@ def test_the_original_call_processes_seeded_order_12345(host: RunningHost) -> No
     payment = payments.get_payment("12345")
     assert payment is not None and payment.status == payments.APPROVED and str(payment.amount) == "50.00"
     assert inventory.get_stock("WIDGET-1") == stock_before - 2
-    email = outbox.read_message(outbox.confirmation_blob_name("12345")).decode()
+    email = outbox.read_message(confirmation.confirmation_blob_name("12345")).decode()
     assert "customer@example.com" in email and "12345" in email
 
 

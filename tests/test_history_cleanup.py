@@ -1,6 +1,6 @@
 """HistoryCleanup on the local host with a virtual clock: only old, finished instances go.
 
-The production timer function (clients/maintenance.py) runs on its own NCRONTAB schedule
+The production timer function (maintenance/history_cleanup.py) runs on its own NCRONTAB schedule
 as the clock moves; its durableClient binding talks HTTP to the in-process host, so the
 purge goes through the same management API as in Azure. The instances are small stand-in
 orchestrators of every status: Completed, Failed, Terminated, Running, Suspended, and one
@@ -20,10 +20,10 @@ import azure.durable_functions as df
 import azure.functions as func
 import pytest
 
-from clients import maintenance
-from common import leave_store
-from common.leave_store import LeaveRecord, LeaveStatus
 from devhost.testing import LocalDurableHost
+from leave import store as leave_store
+from leave.store import LeaveRecord, LeaveStatus
+from maintenance import history_cleanup as maintenance
 
 DAY = timedelta(days=1)
 

@@ -18,10 +18,11 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from activities.leave_activities import bp
-from common import leave_emails, leave_store
-from common.leave_store import LeaveStateError, LeaveStatus
 from common.outbox import read_message
-from tests.blueprint_functions import user_function
+from devhost.app_loader import user_function
+from leave import emails as leave_emails
+from leave import store as leave_store
+from leave.store import LeaveStateError, LeaveStatus
 
 pytestmark = pytest.mark.usefixtures("azurite")
 

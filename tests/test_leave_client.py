@@ -22,10 +22,10 @@ import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from clients.leave_client import bp
-from common import leave_store
-from common.leave_store import LeaveRecord, LeaveStatus
+from devhost.app_loader import user_function
 from devhost.client_binding import client_binding_json
-from tests.blueprint_functions import user_function
+from leave import store as leave_store
+from leave.store import LeaveRecord, LeaveStatus
 
 pytestmark = pytest.mark.usefixtures("azurite")
 

@@ -24,8 +24,8 @@ import pytest
 from devhost.history import EventType, event, execution_started, parse_time
 from devhost.store import InstanceRecord
 from devhost.testing import LocalDurableHost
+from leave.requests import decision_in
 from orchestrators.leave_orchestrator import bp as leave_orchestrator
-from orchestrators.leave_orchestrator import parse_decision
 
 ORCHESTRATOR = "LeaveApproval_Orchestrator"
 EVENT = "ApprovalResult"
@@ -421,8 +421,8 @@ async def test_a_submit_that_keeps_failing_fails_the_instance() -> None:
     (None, None),
     (["Approved"], None),
 ])
-def test_parse_decision(payload: Any, expected: dict[str, Any] | None) -> None:
-    assert parse_decision(payload) == expected
+def test_decision_in(payload: Any, expected: dict[str, Any] | None) -> None:
+    assert decision_in(payload) == expected
 
 
 @pytest.mark.parametrize(("stored", "output"), [

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from common import leave_settings
 from common.http import RequestError
-from common.leave_requests import MAX_COMMENT, MAX_REASON, new_request_id, parse_decision, parse_leave_request
 from common.settings import SettingError
+from leave import settings as leave_settings
+from leave.requests import MAX_COMMENT, MAX_REASON, new_request_id, parse_decision, parse_leave_request
 
 TODAY = date(2030, 6, 1)
 

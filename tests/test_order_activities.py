@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from activities.order_activities import bp
-from common import inventory, outbox, payments
-from common.catalog import Product, get_product, put_product
-from common.orders import OrderItem, OrderStatus, create_order, get_order, new_order
-from tests.blueprint_functions import user_function
+from common import outbox
+from devhost.app_loader import user_function
+from orders import inventory, payments
+from orders.catalog import Product, get_product, put_product
+from orders.store import OrderItem, OrderStatus, create_order, get_order, new_order
 
 pytestmark = pytest.mark.usefixtures("azurite")
 

@@ -21,11 +21,11 @@ import pytest
 from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrchestrationStatus
 
 from clients.order_client import bp
-from common import inventory
-from common.catalog import Product, put_product
-from common.orders import OrderItem, OrderStatus, create_order, find_order, new_order, set_status
+from devhost.app_loader import user_function
 from devhost.client_binding import client_binding_json
-from tests.blueprint_functions import user_function
+from orders import inventory
+from orders.catalog import Product, put_product
+from orders.store import OrderItem, OrderStatus, create_order, find_order, new_order, set_status
 
 pytestmark = pytest.mark.usefixtures("azurite")
 

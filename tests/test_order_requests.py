@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from common.catalog import Product
 from common.http import RequestError
-from common.order_requests import (
+from orders.catalog import Product
+from orders.requests import (
     MAX_ITEMS,
     MAX_QUANTITY,
     RequestedItem,

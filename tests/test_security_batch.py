@@ -18,9 +18,9 @@ import requests
 from azure.storage.blob import ContainerClient
 
 from activities.batch_activities import bp
-from common import batch_store
+from batch import store as batch_store
 from common.storage import blob_service
-from tests.blueprint_functions import user_function
+from devhost.app_loader import user_function
 
 process_file = user_function(bp, "ProcessFile")
 write_chunk_report = user_function(bp, "WriteChunkReport")

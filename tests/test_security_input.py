@@ -19,8 +19,8 @@ import pytest
 
 from clients.batch_client import MAX_BODY_BYTES as BATCH_MAX_BODY_BYTES
 from common.http import RequestError, read_json_body
-from common.leave_emails import render_approval_request, render_outcome
-from common.leave_store import LeaveRecord, LeaveStatus
+from leave.emails import render_approval_request, render_outcome
+from leave.store import LeaveRecord, LeaveStatus
 from tests.test_leave_client import HostlessClient as LeaveHostlessClient
 from tests.test_leave_client import call, leave_body
 from tests.test_order_client import HostlessClient as OrderHostlessClient

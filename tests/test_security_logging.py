@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 
 from activities.leave_activities import bp as leave_activities
-from common import inventory
-from common.catalog import Product, put_product
 from common.logging import mask_email
-from tests.blueprint_functions import user_function
+from devhost.app_loader import user_function
+from orders import inventory
+from orders.catalog import Product, put_product
 from tests.test_leave_client import APPROVER, call, decision, leave_body, waiting_request
 from tests.test_leave_client import HostlessClient as LeaveHostlessClient
 from tests.test_order_client import HostlessClient as OrderHostlessClient

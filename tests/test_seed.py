@@ -10,9 +10,10 @@ from decimal import Decimal
 
 import pytest
 
-from common import inventory, outbox, payments
-from common.catalog import Product, get_product, list_products, put_product
-from common.orders import OrderStatus, get_order, set_status
+from common import outbox
+from orders import confirmation, inventory, payments
+from orders.catalog import Product, get_product, list_products, put_product
+from orders.store import OrderStatus, get_order, set_status
 from tools.seed import ROOT, SAMPLE_ORDER_ID, SAMPLE_PRODUCTS, seed
 
 pytestmark = pytest.mark.usefixtures("azurite")
@@ -72,7 +73,7 @@ def test_reset_restores_the_shipped_state(fresh_storage):
     assert inventory.reserve("other", "GADGET-1", 1)
     payments.charge(SAMPLE_ORDER_ID, Decimal("50.00"))
     set_status(SAMPLE_ORDER_ID, OrderStatus.CONFIRMED)
-    blob = outbox.write_confirmation(get_order(SAMPLE_ORDER_ID))
+    blob = confirmation.write_confirmation(get_order(SAMPLE_ORDER_ID))
 
     report = seed(reset=True)
     assert report["created"] == [] and report["unchanged"] == []

@@ -31,9 +31,9 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from common.batch_requests import validate_prefix
-from common.batch_settings import INPUT_CONTAINER, container_name
-from common.batch_store import input_container
+from batch.requests import validate_prefix
+from batch.settings import INPUT_CONTAINER, container_name
+from batch.store import input_container
 from common.http import RequestError
 from common.settings import SettingError
 from common.storage import StorageConfigurationError

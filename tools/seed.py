@@ -23,11 +23,12 @@ from pathlib import Path
 
 from azure.core.exceptions import AzureError
 
-from common import inventory, outbox, payments
-from common.catalog import Product, put_product
-from common.orders import Order, OrderExistsError, OrderItem, create_order, get_order, new_order, put_order
+from common import outbox
 from common.storage import StorageConfigurationError, table_service
 from devhost.config import load_local_settings
+from orders import confirmation, inventory, payments
+from orders.catalog import Product, put_product
+from orders.store import Order, OrderExistsError, OrderItem, create_order, get_order, new_order, put_order
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -69,7 +70,7 @@ def seed(reset: bool = False) -> dict[str, list[str]]:
     label = f"order {SAMPLE_ORDER_ID} (Pending, 2 x WIDGET-1, {SAMPLE_CUSTOMER})"
     if reset:
         payments.delete_payment(SAMPLE_ORDER_ID)
-        outbox.delete_message(outbox.confirmation_blob_name(SAMPLE_ORDER_ID))
+        outbox.delete_message(confirmation.confirmation_blob_name(SAMPLE_ORDER_ID))
         put_order(sample_order())
         report["reset"].append(label)
         return report

@@ -13,8 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from common import inventory, leave_emails, leave_store, orders, outbox, payments
-from common.batch_store import (
+from batch.store import (
     QUARANTINE_ERRORS,
     QUARANTINE_FILES,
     error_report_name,
@@ -26,10 +25,15 @@ from common.batch_store import (
     report_blob_name,
     reports_container,
 )
-from common.leave_store import LeaveStatus
-from common.orders import OrderStatus
+from common import outbox
 from common.resources import PAYMENTS_TABLE, container, table
+from leave import emails as leave_emails
+from leave import store as leave_store
+from leave.store import LeaveStatus
 from orchestrators.leave_orchestrator import OUTPUTS as LEAVE_OUTPUTS
+from orders import confirmation, inventory, payments
+from orders import store as orders
+from orders.store import OrderStatus
 from tools.batch_samples import Uploaded
 from tools.crash_drill.plan import BATCH_PREFIX, PAYMENT_LIMIT, STOCK, Plan
 
@@ -214,11 +218,11 @@ def check_outbox(seen: Observed, outcomes: dict[str, str]) -> Check:
     check = Check("outbox", "exactly one confirmation e-mail per confirmed order, none for the others")
     confirmed = {o for o, outcome in outcomes.items() if outcome == "confirmed"}
     mails = set(container().list_blob_names(name_starts_with="orders/"))
-    expected = {outbox.confirmation_blob_name(order_id) for order_id in confirmed}
+    expected = {confirmation.confirmation_blob_name(order_id) for order_id in confirmed}
     check.problems += [f"missing confirmation e-mail: {name}" for name in sorted(expected - mails)]
     check.problems += [f"e-mail for an order that is not confirmed: {name}" for name in sorted(mails - expected)]
     for order_id in sorted(confirmed & {name.split("/")[1] for name in mails}):
-        if f"order {order_id}".encode() not in outbox.read_message(outbox.confirmation_blob_name(order_id)):
+        if f"order {order_id}".encode() not in outbox.read_message(confirmation.confirmation_blob_name(order_id)):
             check.problems.append(f"{order_id}: the confirmation e-mail does not name the order")
     check.summary = f"{len(mails)} e-mails, {len(confirmed)} confirmed orders"
     return check

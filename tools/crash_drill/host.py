@@ -1,6 +1,6 @@
 """The local host under the drill: started, SIGKILLed and restarted, and HTTP calls that outlive a kill.
 
-Each restart gets a new port (`tests.hosting.start_devhost` picks a free one), so callers
+Each restart gets a new port (`devhost.spawn.start_devhost` picks a free one), so callers
 never hold a URL: `Supervisor.call` sends to whichever host is up now. A call that dies with
 the host raises `HostLost` only once the next host is up, so the caller retries at once and,
 for a start without an idempotency key, can look for what the lost call did first.
@@ -18,7 +18,7 @@ from typing import Any
 
 import requests
 
-from tests.hosting import ROOT, RunningHost, start_devhost
+from devhost.spawn import ROOT, RunningHost, start_devhost
 
 RESTART_WAIT = 90.0  # longest a call waits for the next host before it gives up
 

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from common import leave_store
+from leave import store as leave_store
 from tools.crash_drill.host import HostLost, Supervisor
 from tools.crash_drill.plan import BATCH_PREFIX, LeavePlan, OrderPlan
 

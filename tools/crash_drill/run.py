@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from common import inventory
 from devhost.config import load_local_settings
+from devhost.spawn import ROOT, wait_for_status
 from dfctl.api import WEBHOOK, AppClient
-from tests.hosting import ROOT, wait_for_status
+from orders import inventory
 from tools import azurite
 from tools.batch_samples import upload_samples
 from tools.crash_drill import checks, load, postmortem

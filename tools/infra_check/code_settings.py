@@ -1,12 +1,12 @@
 """Which app settings the app's code reads: found by parsing its sources, not by importing them.
 
-A setting counts as read when the code under common/, activities/, clients/ and orchestrators/
+A setting counts as read when the app's code (the packages in APP_PACKAGES)
   - calls `get_str("NAME", ...)`, `get_int("NAME", ...)` or `get_decimal("NAME", ...)`
     (common/settings.py), under any import name;
   - calls `os.environ.get("NAME")`, `os.getenv("NAME")` or indexes `os.environ["NAME"]`;
   - defines a module constant whose name ends with `_SETTING` and whose value is a string
     (for example `CONNECTION_OVERRIDE_SETTING = "APP_STORAGE_CONNECTION"`);
-  - defines, in a module that imports common.settings, a module constant holding a
+  - defines, in a module that imports common.settings or common.retry, a module constant holding a
     `("NAME", default)` pair, the form handed to `get_str(*pair)` (for example
     `PRODUCTS_TABLE = ("PRODUCTS_TABLE", "Products")`).
 Names built at run time (f-strings such as f"{prefix}__accountName") are not settings of the app:
@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_PACKAGES = ("common", "activities", "clients", "orchestrators")
+APP_PACKAGES = ("common", "activities", "clients", "orchestrators", "orders", "batch", "leave", "maintenance")
 SETTINGS_MODULE = "common.settings"
+# Modules whose importers name settings as `("NAME", default)` pairs (common.retry reads them as such).
+PAIR_READERS = (SETTINGS_MODULE, "common.retry")
 GETTERS = {"get_str", "get_int", "get_decimal"}
 SETTING_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 PAIR_NAME = re.compile(r"[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+")
@@ -87,8 +89,8 @@ def _is_os_environ(node: ast.expr) -> bool:
 
 def _imports_settings(tree: ast.Module) -> bool:
     for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.module in (SETTINGS_MODULE, "common") and (
-            node.module == SETTINGS_MODULE or any(alias.name == "settings" for alias in node.names)
+        if isinstance(node, ast.ImportFrom) and node.module in (*PAIR_READERS, "common") and (
+            node.module in PAIR_READERS or any(alias.name == "settings" for alias in node.names)
         ):
             return True
         if isinstance(node, ast.Import) and any(alias.name == SETTINGS_MODULE for alias in node.names):
@@ -105,9 +107,17 @@ def _getter_names(tree: ast.Module) -> set[str]:
     return names
 
 
-def _module_constants(tree: ast.Module) -> dict[str, object]:
+def _module_constants(tree: ast.Module, root: Path) -> dict[str, object]:
+    """The module's literal constants, and those it imports by name from another module of the app
+    (`from common.retry import DEFAULT_MAX_ATTEMPTS`), so a default defined once is still read."""
     constants: dict[str, object] = {}
     for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in APP_PACKAGES:
+            source = root.joinpath(*node.module.split(".")).with_suffix(".py")
+            if source.is_file():
+                imported = _module_constants(ast.parse(source.read_text(encoding="utf-8")), root)
+                constants.update({alias.asname or alias.name: imported[alias.name]
+                                  for alias in node.names if alias.name in imported})
         if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
             value = _literal(node.value, constants)
             if value is not _NO_DEFAULT:
@@ -118,7 +128,7 @@ def _module_constants(tree: ast.Module) -> dict[str, object]:
 def _uses_in_module(path: Path, root: Path) -> Iterator[SettingUse]:
     relative = path.relative_to(root).as_posix()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=relative)
-    constants = _module_constants(tree)
+    constants = _module_constants(tree, root)
     getters = _getter_names(tree)
 
     for node in ast.walk(tree):

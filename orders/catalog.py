@@ -3,7 +3,7 @@
 Rows live in the `PRODUCTS_TABLE` table (see `common.resources`), all in one
 partition (the catalogue is small and read as a whole), RowKey = SKU. Prices are
 decimal strings. Stock is not here: it changes on every order and has its own
-concurrency rules (`common.inventory`).
+concurrency rules (`orders.inventory`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from decimal import Decimal
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from common.money import format_money, parse_money
 from common.resources import PRODUCTS_TABLE, table
+from orders.money import format_money, parse_money
 
 PARTITION = "catalog"
 

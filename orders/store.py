@@ -30,8 +30,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
-from common.money import format_money, parse_money
 from common.resources import ORDERS_TABLE, table
+from orders.money import format_money, parse_money
 
 ROW_KEY = "order"
 

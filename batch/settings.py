@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import re
 
+from batch.contract import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_PARALLEL_CHUNKS
+from common.retry import DEFAULT_FIRST_RETRY_INTERVAL_MS, DEFAULT_MAX_ATTEMPTS, read_retry_policy
 from common.settings import SettingError, get_int, get_str
 
 INPUT_CONTAINER = ("BATCH_INPUT_CONTAINER", "batch-input")
@@ -32,8 +34,6 @@ QUARANTINE_CONTAINER = ("BATCH_QUARANTINE_CONTAINER", "batch-quarantine")
 REPORTS_CONTAINER = ("BATCH_REPORTS_CONTAINER", "batch-reports")
 CONTAINERS = (INPUT_CONTAINER, OUTPUT_CONTAINER, QUARANTINE_CONTAINER, REPORTS_CONTAINER)
 
-DEFAULT_CHUNK_SIZE = 50  # chosen with bench/batch_replay.py and bench/batch_e2e.py (README, Performance)
-DEFAULT_MAX_PARALLEL_CHUNKS = 10
 DEFAULT_MAX_FILES = 10_000
 DEFAULT_MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_CHUNK_SIZE = 1000
@@ -74,9 +74,10 @@ def max_file_bytes() -> int:
     return get_int("BATCH_MAX_FILE_BYTES", DEFAULT_MAX_FILE_BYTES, minimum=1)
 
 
+RETRY_FIRST_INTERVAL_MS = ("BATCH_RETRY_FIRST_INTERVAL_MS", DEFAULT_FIRST_RETRY_INTERVAL_MS)
+RETRY_MAX_ATTEMPTS = ("BATCH_RETRY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
+
+
 def retry_settings() -> dict[str, int]:
     """The orchestrators' retry options for activities."""
-    return {
-        "firstRetryIntervalMs": get_int("BATCH_RETRY_FIRST_INTERVAL_MS", 2000, minimum=1),
-        "maxAttempts": get_int("BATCH_RETRY_MAX_ATTEMPTS", 3, minimum=1),
-    }
+    return read_retry_policy(RETRY_FIRST_INTERVAL_MS, RETRY_MAX_ATTEMPTS)

@@ -24,6 +24,7 @@ from datetime import timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from common.retry import DEFAULT_FIRST_RETRY_INTERVAL_MS, DEFAULT_MAX_ATTEMPTS, read_retry_policy
 from common.settings import SettingError, get_int, get_str
 
 LEAVE_REQUESTS_TABLE = ("LEAVE_REQUESTS_TABLE", "LeaveRequests")
@@ -91,12 +92,13 @@ def max_days() -> int:
     return get_int("LEAVE_MAX_DAYS", DEFAULT_MAX_DAYS, minimum=1)
 
 
+RETRY_FIRST_INTERVAL_MS = ("LEAVE_RETRY_FIRST_INTERVAL_MS", DEFAULT_FIRST_RETRY_INTERVAL_MS)
+RETRY_MAX_ATTEMPTS = ("LEAVE_RETRY_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS)
+
+
 def retry_settings() -> dict[str, int]:
     """The orchestrator's retry options for activities."""
-    return {
-        "firstRetryIntervalMs": get_int("LEAVE_RETRY_FIRST_INTERVAL_MS", 2000, minimum=1),
-        "maxAttempts": get_int("LEAVE_RETRY_MAX_ATTEMPTS", 3, minimum=1),
-    }
+    return read_retry_policy(RETRY_FIRST_INTERVAL_MS, RETRY_MAX_ATTEMPTS)
 
 
 def email_sender() -> str:

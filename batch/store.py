@@ -1,6 +1,6 @@
 """The batch workflow's blobs: input files, converted output, quarantine and reports.
 
-Containers (names from `common.batch_settings`, created on first use):
+Containers (names from `batch.settings`, created on first use):
 
     batch-input        {name}                          the files to process (written by users or tools.batch_samples)
     batch-output       {name}.jsonl                    normalized JSON Lines of a valid file
@@ -30,7 +30,7 @@ from urllib.parse import quote
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.storage.blob import ContainerClient, ContentSettings
 
-from common.batch_settings import (
+from batch.settings import (
     INPUT_CONTAINER,
     OUTPUT_CONTAINER,
     QUARANTINE_CONTAINER,

@@ -23,12 +23,10 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from azure.storage.blob import ContentSettings
-
-from common.leave_requests import APPROVED, REJECTED
-from common.leave_settings import email_sender
-from common.leave_store import LeaveRecord, LeaveStatus
-from common.resources import container
+from common.outbox import write_message
+from leave.contract import APPROVED, REJECTED
+from leave.settings import email_sender
+from leave.store import LeaveRecord, LeaveStatus
 
 APPROVAL_REQUEST = "approval-request"
 REMINDER = "reminder"
@@ -101,18 +99,18 @@ def render_outcome(record: LeaveRecord) -> bytes:
 
 def write_approval_request(record: LeaveRecord, approval_url: str) -> str:
     """Write the approval request to the outbox; returns the blob name."""
-    return _write(blob_name(record.request_id, APPROVAL_REQUEST), render_approval_request(record, approval_url))
+    return write_message(blob_name(record.request_id, APPROVAL_REQUEST), render_approval_request(record, approval_url))
 
 
 def write_reminder(record: LeaveRecord, approval_url: str, reminder_at: str) -> str:
     """Write the reminder to the outbox; returns the blob name."""
-    return _write(blob_name(record.request_id, REMINDER),
+    return write_message(blob_name(record.request_id, REMINDER),
                   render_approval_request(record, approval_url, reminder_at=reminder_at))
 
 
 def write_outcome(record: LeaveRecord) -> str:
     """Write the outcome e-mail to the outbox; returns the blob name."""
-    return _write(outcome_blob_name(record.request_id, record.status), render_outcome(record))
+    return write_message(outcome_blob_name(record.request_id, record.status), render_outcome(record))
 
 
 def _message(record: LeaveRecord, kind: str, to: str, subject: str, lines: list[str], *, date: str | None,
@@ -147,8 +145,3 @@ def _wrapped(label: str, text: str) -> list[str]:
 def _indented(text: str) -> str:
     return "\n".join("  " + line for line in text.splitlines())
 
-
-def _write(name: str, content: bytes) -> str:
-    container().upload_blob(name, content, overwrite=True,
-                            content_settings=ContentSettings(content_type="message/rfc822"))
-    return name

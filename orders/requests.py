@@ -15,22 +15,16 @@ Every problem is a `RequestError` naming the offending field (`items[2].quantity
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from common.catalog import Product
 from common.http import RequestError
-from common.orders import OrderItem
+from common.validation import ID_PATTERN, validate_email
+from orders.catalog import Product
+from orders.store import OrderItem
 
-ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 SKU_PATTERN = ID_PATTERN
-EMAIL_PATTERN = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
-)
-MAX_EMAIL_LENGTH = 254
 MAX_ITEMS = 50
 MAX_QUANTITY = 1000
 
@@ -71,19 +65,6 @@ def validate_order_id(value: Any, field: str = "orderId") -> str:
     return value
 
 
-def validate_email(value: Any, field: str = "customerEmail") -> str:
-    """A plain e-mail address (surrounding spaces removed), or a RequestError."""
-    if value is None or value == "":
-        raise RequestError("customerEmail is required.", field)
-    if not isinstance(value, str):
-        raise RequestError("customerEmail must be a string.", field)
-    address = value.strip()
-    local = address.partition("@")[0]
-    if len(address) > MAX_EMAIL_LENGTH or len(local) > 64 or not EMAIL_PATTERN.fullmatch(address):
-        raise RequestError("customerEmail is not a valid e-mail address.", field)
-    return address
-
-
 def validate_items(value: Any) -> tuple[RequestedItem, ...]:
     """The requested lines, or a RequestError naming the first bad one."""
     if value is None:
@@ -113,7 +94,7 @@ def parse_new_order(body: Any) -> NewOrderRequest:
         raise RequestError("Request body must be a JSON object.", "body")
     return NewOrderRequest(
         order_id=validate_order_id(body.get("orderId")),
-        customer_email=validate_email(body.get("customerEmail")),
+        customer_email=validate_email(body.get("customerEmail"), "customerEmail"),
         items=validate_items(body.get("items")),
     )
 

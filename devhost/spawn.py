@@ -1,28 +1,46 @@
-"""Run `python -m devhost` in a subprocess for end-to-end tests."""
+"""Run `python -m devhost` in a subprocess: for end-to-end tests, benchmarks and drills that need the
+local host as users run it (its own process, HTTP on a free port), not the in-process `devhost.testing`."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import requests
 
-from tools.azurite import free_port, port_open
+ROOT = Path(__file__).resolve().parent.parent  # the repository: the sample app's folder
 
-ROOT = Path(__file__).resolve().parent.parent
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:port."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @dataclass
 class RunningHost:
+    """A `python -m devhost` process, its base URL and its log file."""
+
     process: subprocess.Popen
     base_url: str
     log_path: Path
 
     def stop(self) -> None:
+        """SIGTERM (the host shuts down in order), SIGKILL after 10 s."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -32,15 +50,15 @@ class RunningHost:
                 self.process.wait(timeout=5)
 
     def log(self) -> str:
+        """Everything the host wrote so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = None, timeout: float = 60,
                   extra_args: list[str] | None = None) -> RunningHost:
-    """Start the local host on a free port and wait until it answers."""
+    """Start the local host for `app_dir` on a free port and wait until it answers."""
     port = free_port()
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), full_env.get("PYTHONPATH")]))
     log_file = open(log_path, "w")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "devhost", "--app-dir", str(app_dir), "--port", str(port), *(extra_args or [])],
@@ -62,13 +80,14 @@ def start_devhost(app_dir: Path, log_path: Path, env: dict[str, str] | None = No
 
 
 def wait_for_status(status_url: str, timeout: float = 30, interval: float = 0.1,
-                    request_timeout: float = 10) -> dict:
+                    request_timeout: float = 10) -> dict[str, Any]:
     """Poll a statusQueryGetUri until the instance is finished; return the final body."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         response = requests.get(status_url, timeout=request_timeout)
         if response.status_code == 200:
-            return response.json()
-        assert response.status_code == 202, response.text
+            return dict(response.json())
+        if response.status_code != 202:
+            raise AssertionError(f"{status_url} answered {response.status_code}: {response.text}")
         time.sleep(interval)
     raise AssertionError(f"instance did not finish within {timeout}s: {requests.get(status_url, timeout=10).text}")

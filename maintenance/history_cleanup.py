@@ -14,7 +14,7 @@ each instance that
 It logs the purged instance ids (in lines of at most 50) and the counts per status.
 Sub-orchestrations (a batch's chunks) are instances of their own and are purged by the
 same rule. First, leave requests whose workflow ended without a decision (terminated, failed or
-purged by hand) are cancelled (`clients.leave_settlement`), so no request waits for ever. Other
+purged by hand) are cancelled (`leave.settlement`), so no request waits for ever. Other
 business data (orders, batch reports) is not touched: this
 purges only the task hub's `{hub}Instances` / `{hub}History` rows and large-message blobs.
 
@@ -44,9 +44,9 @@ import azure.durable_functions as df
 import azure.functions as func
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from clients.leave_settlement import settle_ended_requests
 from common.logging import log_fields
 from common.settings import get_int, get_str
+from leave.settlement import settle_ended_requests
 
 bp = df.Blueprint()
 log = logging.getLogger("maintenance")

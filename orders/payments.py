@@ -22,16 +22,16 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
-from common.money import format_money, parse_money
+from common.etag import Changed, ContentionError, read_modify_write
 from common.resources import PAYMENTS_TABLE, table
 from common.settings import get_decimal
+from orders.money import format_money, parse_money
 
 ROW_KEY = "payment"
 APPROVED = "Approved"
 DECLINED = "Declined"
 REFUNDED = "Refunded"
 DEFAULT_LIMIT = "1000.00"
-_MAX_ATTEMPTS = 10
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,8 @@ def charge(order_id: str, amount: Decimal) -> Payment:
 def refund(order_id: str, reason: str) -> bool:
     """Refund the order's approved payment. True when it is (now or already) refunded."""
     payments = table(PAYMENTS_TABLE)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> bool:
         try:
             entity = payments.get_entity(order_id, ROW_KEY)
         except ResourceNotFoundError:
@@ -104,10 +105,12 @@ def refund(order_id: str, reason: str) -> bool:
         try:
             payments.update_entity(update, mode=UpdateMode.MERGE, etag=entity.metadata["etag"],
                                    match_condition=MatchConditions.IfNotModified)
-            return True
-        except ResourceModifiedError:
-            continue  # changed between read and write (a concurrent refund): look again
-    raise RuntimeError(f"Could not refund order {order_id}: its payment kept changing.")
+        except ResourceModifiedError as error:  # changed between read and write (a concurrent refund): look again
+            raise Changed from error
+        return True
+
+    return read_modify_write(attempt, lambda: ContentionError(
+        f"Could not refund order {order_id}: its payment kept changing."))
 
 
 def get_payment(order_id: str) -> Payment | None:

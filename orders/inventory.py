@@ -18,8 +18,6 @@ transaction; a missing row means there is nothing (left) to release.
 
 from __future__ import annotations
 
-import random
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,6 +26,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from common.clock import utc_now_iso
+from common.etag import Changed, ContentionError, read_modify_write
 from common.resources import INVENTORY_TABLE, table
 
 STOCK_ROW = "stock"
@@ -35,16 +34,13 @@ RESERVATION_PREFIX = "reservation:"
 RESERVED = "Reserved"
 COMMITTED = "Committed"
 
-# Each attempt loses only to a transaction that changed the stock row, so this
-# many losses in a row means heavy contention: raise and let the caller retry.
-_MAX_ATTEMPTS = 25
 
 
 class InventoryError(RuntimeError):
     """The stock rows are not in the state an operation needs (a data problem, not a business outcome)."""
 
 
-class InventoryContentionError(InventoryError):
+class InventoryContentionError(InventoryError, ContentionError):
     """A stock row kept changing under us; retrying later is safe."""
 
 
@@ -90,7 +86,8 @@ def reserve(order_id: str, sku: str, quantity: int) -> bool:
     """Hold `quantity` units of `sku` for the order. False when not enough stock (or unknown SKU)."""
     inventory = table(INVENTORY_TABLE)
     row_key = reservation_key(order_id)
-    for attempt in range(_MAX_ATTEMPTS):
+
+    def attempt() -> bool:
         if _get(inventory, sku, row_key) is not None:
             return True
         stock = _get(inventory, sku, STOCK_ROW)
@@ -102,21 +99,23 @@ def reserve(order_id: str, sku: str, quantity: int) -> bool:
         }
         try:
             inventory.submit_transaction([_change_stock(stock, -quantity), ("create", reservation)])
-            return True
         except TableTransactionError as error:
-            if error.status_code == 409:  # the same order's other attempt got there first
-                continue
-            if error.status_code != 412:
-                raise
-        _back_off(attempt)
-    raise InventoryContentionError(f"Could not reserve {sku} for order {order_id}: its stock kept changing.")
+            # 412: the stock row changed since we read it; 409: the same order's other attempt got there first.
+            if error.status_code in (409, 412):
+                raise Changed from error
+            raise
+        return True
+
+    return read_modify_write(attempt, lambda: InventoryContentionError(
+        f"Could not reserve {sku} for order {order_id}: its stock kept changing."))
 
 
 def release(order_id: str, sku: str) -> bool:
     """Give the order's units of `sku` back to stock. False when there was nothing to release."""
     inventory = table(INVENTORY_TABLE)
     row_key = reservation_key(order_id)
-    for attempt in range(_MAX_ATTEMPTS):
+
+    def attempt() -> bool:
         reservation = _get(inventory, sku, row_key)
         if reservation is None:
             return False
@@ -127,12 +126,14 @@ def release(order_id: str, sku: str) -> bool:
                                           "match_condition": MatchConditions.IfNotModified})
         try:
             inventory.submit_transaction([delete, _change_stock(stock, int(reservation["Quantity"]))])
-            return True
         except TableTransactionError as error:
-            if error.status_code not in (404, 412):  # 404: another attempt released it meanwhile
-                raise
-        _back_off(attempt)
-    raise InventoryContentionError(f"Could not release {sku} for order {order_id}: its stock kept changing.")
+            if error.status_code in (404, 412):  # 404: another attempt released it meanwhile
+                raise Changed from error
+            raise
+        return True
+
+    return read_modify_write(attempt, lambda: InventoryContentionError(
+        f"Could not release {sku} for order {order_id}: its stock kept changing."))
 
 
 def commit(order_id: str, sku: str) -> None:
@@ -192,7 +193,3 @@ def _change_stock(stock: Any, delta: int) -> tuple[str, dict[str, Any], dict[str
     return ("update", entity, {"mode": UpdateMode.MERGE, "etag": stock.metadata["etag"],
                                "match_condition": MatchConditions.IfNotModified})
 
-
-def _back_off(attempt: int) -> None:
-    # Jitter so that two losers do not collide again on the same beat.
-    time.sleep(random.uniform(0, min(0.2, 0.01 * (attempt + 1))))

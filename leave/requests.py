@@ -30,16 +30,14 @@ from datetime import date
 from typing import Any
 
 from common.http import RequestError
-from common.order_requests import EMAIL_PATTERN, ID_PATTERN, MAX_EMAIL_LENGTH
+from common.payloads import decode_payload
+from common.validation import ID_PATTERN, validate_email
+from leave.contract import APPROVED, MAX_COMMENT, REJECTED, RESULTS
 
-APPROVED = "Approved"
-REJECTED = "Rejected"
-RESULTS = (APPROVED, REJECTED)
 INSTANCE_PREFIX = "leave-"
 INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
 DATE_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}")
 MAX_REASON = 1000
-MAX_COMMENT = 1000
 
 
 @dataclass(frozen=True)
@@ -174,19 +172,6 @@ def _signed_in_approver(signed_in: str, stated: Any) -> str:
     return user
 
 
-def validate_email(value: Any, field: str) -> str:
-    """A plain e-mail address (surrounding spaces removed), or a RequestError naming `field`."""
-    if value is None or value == "":
-        raise RequestError(f"{field} is required.", field)
-    if not isinstance(value, str):
-        raise RequestError(f"{field} must be a string.", field)
-    address = value.strip()
-    local = address.partition("@")[0]
-    if len(address) > MAX_EMAIL_LENGTH or len(local) > 64 or not EMAIL_PATTERN.fullmatch(address):
-        raise RequestError(f"{field} is not a valid e-mail address.", field)
-    return address
-
-
 def _object(body: Any) -> dict[str, Any]:
     if body is None:
         raise RequestError("A JSON body is required.", "body")
@@ -206,3 +191,27 @@ def _date(value: Any, field: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise RequestError(f"{field} is not a valid date: {exc}.", field) from exc
+
+
+def decision_in(payload: Any) -> dict[str, Any] | None:
+    """`{"result", "approver", "comment"}` from a decision that was already accepted once (an `ApprovalResult`
+    event's payload, object or JSON text, or a decision recorded in the request row), or None if it is not one.
+
+    Lenient where `parse_decision` is strict: it reads what the system itself wrote (or what somebody raised
+    past SubmitApprovalResult, which the orchestrator then checks against the row), so it never raises and
+    returns a plain dict that an orchestrator can keep in its replay-safe state.
+    """
+    payload = decode_payload(payload)
+    if not isinstance(payload, dict):
+        return None
+    raw = payload.get("result")
+    result = {"approved": APPROVED, "rejected": REJECTED}.get(raw.strip().lower()) if isinstance(raw, str) else None
+    if result is None:
+        return None
+    approver = payload.get("approver")
+    comment = payload.get("comment")
+    return {
+        "result": result,
+        "approver": approver.strip() if isinstance(approver, str) and approver.strip() else None,
+        "comment": comment[:MAX_COMMENT] if isinstance(comment, str) and comment.strip() else None,
+    }

@@ -52,6 +52,8 @@ from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from common.validation import is_email
+
 SCHEMA = "sales-record/1"
 FIELDS = ("id", "date", "customerEmail", "sku", "description", "quantity", "unitPrice", "currency")
 REQUIRED = frozenset(FIELDS) - {"customerEmail", "description"}
@@ -76,7 +78,6 @@ CURRENCIES = frozenset(_CURRENCY_CODES.split())
 _ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _SKU = re.compile(r"[A-Z0-9][A-Z0-9-]{0,31}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
 _INTEGER = re.compile(r"[+]?\d+")
 _DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 _MIN_DATE, _MAX_DATE = date(2000, 1, 1), date(2099, 12, 31)
@@ -392,7 +393,7 @@ def _check_date(value: Any) -> str:
 
 
 def _check_email(value: Any) -> str:
-    if not isinstance(value, str) or len(value) > 254 or not _EMAIL.fullmatch(value):
+    if not isinstance(value, str) or not is_email(value):
         raise ValueError(f"must be an e-mail address, got {_shown(value)}.")
     return value
 

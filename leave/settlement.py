@@ -15,9 +15,9 @@ import logging
 import azure.durable_functions as df
 from azure.durable_functions.models.OrchestrationRuntimeStatus import OrchestrationRuntimeStatus
 
-from clients.instances import instance_status
-from common import leave_store
 from common.clock import utc_now_iso
+from common.instances import instance_status
+from leave import store as leave_store
 
 log = logging.getLogger("leave")
 

@@ -1,7 +1,7 @@
 """Leave requests in Azure Storage, and who gets to decide them.
 
 Rows live in the `LEAVE_REQUESTS_TABLE` table (default `LeaveRequests`, see
-`common.leave_settings`): PartitionKey = requestId (`leave-<hex>`, also the
+`leave.settings`): PartitionKey = requestId (`leave-<hex>`, also the
 workflow's instance id), RowKey `request`.
 
 Statuses (`LeaveStatus`):
@@ -41,21 +41,22 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
-from common.leave_settings import LEAVE_REQUESTS_TABLE
+from common.etag import Changed, ContentionError, read_modify_write
 from common.resources import table
+from leave import contract
+from leave.contract import SYSTEM
+from leave.settings import LEAVE_REQUESTS_TABLE
 
 ROW_KEY = "request"
-SYSTEM = "system"
-_MAX_ATTEMPTS = 20
 
 
 class LeaveStatus(StrEnum):
     PENDING = "Pending"
     DECISION_RECEIVED = "DecisionReceived"
-    APPROVED = "Approved"
-    REJECTED = "Rejected"
-    EXPIRED = "Expired"
-    CANCELLED = "Cancelled"  # its workflow ended without a decision (terminated, failed, or purged unfinished)
+    APPROVED = contract.APPROVED
+    REJECTED = contract.REJECTED
+    EXPIRED = contract.EXPIRED
+    CANCELLED = contract.CANCELLED  # its workflow ended without a decision (terminated, failed, or purged unfinished)
 
 
 FINAL = frozenset({LeaveStatus.APPROVED, LeaveStatus.REJECTED, LeaveStatus.EXPIRED, LeaveStatus.CANCELLED})
@@ -187,7 +188,8 @@ def release_claim(claimed: LeaveRecord) -> bool:
     Only this claim is undone, never a later one; other columns (a reminder recorded since) are kept.
     """
     requests = table(LEAVE_REQUESTS_TABLE)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> bool:
         current = find_request(claimed.request_id)
         if current is None or not _same_open_claim(current, claimed):
             return False
@@ -197,12 +199,14 @@ def release_claim(claimed: LeaveRecord) -> bool:
             # REPLACE, so the claim's columns are removed (MERGE cannot clear a column).
             requests.update_entity(reverted.to_entity(), mode=UpdateMode.REPLACE, etag=current.etag,
                                    match_condition=MatchConditions.IfNotModified)
-        except ResourceModifiedError:
-            continue  # changed since we read it: look again
+        except ResourceModifiedError as error:  # changed since we read it: look again
+            raise Changed from error
         except ResourceNotFoundError:
             return False
         return True
-    raise RuntimeError(f"Could not release the claim on leave request {claimed.request_id}: it kept changing.")
+
+    return read_modify_write(attempt, lambda: ContentionError(
+        f"Could not release the claim on leave request {claimed.request_id}: it kept changing."))
 
 
 def _same_open_claim(current: LeaveRecord, claimed: LeaveRecord) -> bool:
@@ -297,7 +301,8 @@ def mark_reminder_sent(request_id: str, sent_at: str) -> LeaveRecord:
 def _update(request_id: str, change: Callable[[LeaveRecord], dict[str, Any] | None]) -> LeaveRecord:
     """Read the row, ask `change` for the columns to merge (None: nothing to do), write under the ETag, repeat."""
     requests = table(LEAVE_REQUESTS_TABLE)
-    for _ in range(_MAX_ATTEMPTS):
+
+    def attempt() -> LeaveRecord:
         record = get_request(request_id)
         columns = change(record)
         if columns is None:
@@ -309,15 +314,17 @@ def _update(request_id: str, change: Callable[[LeaveRecord], dict[str, Any] | No
         try:
             metadata = requests.update_entity(entity, mode=UpdateMode.MERGE, etag=record.etag,
                                               match_condition=MatchConditions.IfNotModified)
-        except ResourceModifiedError:
-            continue  # changed since we read it: decide again on the new state
+        except ResourceModifiedError as error:  # changed since we read it: decide again on the new state
+            raise Changed from error
         except ResourceNotFoundError as exc:
             raise UnknownLeaveRequestError(f"Leave request {request_id} does not exist.") from exc
         for key, value in entity.items():
             _set(record, key, value)
         record.etag = (metadata or {}).get("etag", record.etag)
         return record
-    raise RuntimeError(f"Could not update leave request {request_id}: it kept changing.")
+
+    return read_modify_write(attempt, lambda: ContentionError(
+        f"Could not update leave request {request_id}: it kept changing."))
 
 
 _FIELDS = {"Status": "status", "Decision": "decision", "DecidedBy": "decided_by", "DecidedAt": "decided_at",
