@@ -12,8 +12,9 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,44 @@ BATCH_INPUT_CONTAINER (also read from local.settings.json in the app folder)."""
 # -- argument parsing ----------------------------------------------------------------------------
 
 
+_FORMATTER = argparse.RawDescriptionHelpFormatter  # descriptions and the epilog keep their line breaks
+
+type _Subcommands = argparse._SubParsersAction[argparse.ArgumentParser]  # add_subparsers(): add_parser adds one
+
+
+@dataclass(frozen=True)
+class _SharedOptions:
+    """Option groups several commands take, as argparse parents, so each is defined (and documented) once."""
+
+    app: argparse.ArgumentParser
+    storage: argparse.ArgumentParser
+    waiting: argparse.ArgumentParser
+    output: argparse.ArgumentParser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    formatter = argparse.RawDescriptionHelpFormatter
+    """dfctl's whole command line; the commands are added in the order `--help` lists them."""
+    parser = argparse.ArgumentParser(
+        prog="python -m dfctl", formatter_class=_FORMATTER, epilog=EPILOG,
+        description="Start, watch and manage this app's Durable Functions workflows, and inspect its task hub.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    options = _SharedOptions(app=_app_options(), storage=_storage_options(), waiting=_waiting_options(),
+                             output=_output_options())
+    _add_start(commands, options)
+    _add_decide(commands, options)
+    _add_status(commands, options)
+    _add_list(commands, options)
+    _add_terminate(commands, options)
+    _add_raise(commands, options)
+    _add_purge(commands, options)
+    _add_inspect(commands, options)
+    _add_report(commands, options)
+    _add_outbox(commands, options)
+    return parser
+
+
+def _app_options() -> argparse.ArgumentParser:
+    """How to reach the app: its URL, keys and folder."""
     app = argparse.ArgumentParser(add_help=False)
     group = app.add_argument_group("app")
     group.add_argument("--url", help="the app's base URL (env DFCTL_URL; default http://localhost:7071)")
@@ -51,45 +88,60 @@ def build_parser() -> argparse.ArgumentParser:
                        help="HTTP timeout per request (default 30)")
     group.add_argument("--app-dir", type=Path, help="folder with local.settings.json / host.json "
                                                     "(default: the current folder if it has them, else this repo)")
+    return app
 
+
+def _storage_options() -> argparse.ArgumentParser:
+    """How to reach the storage account, for the commands that read or write it directly."""
     storage = argparse.ArgumentParser(add_help=False)
     group = storage.add_argument_group("storage")
     group.add_argument("--connection", help="storage connection string (default: AzureWebJobsStorage from the "
                                             "environment or local.settings.json)")
     group.add_argument("--account", help="storage account name; sign in with Entra ID (DefaultAzureCredential)")
+    return storage
 
+
+def _waiting_options() -> argparse.ArgumentParser:
+    """How often and how long to poll, for the commands that can watch an instance."""
     waiting = argparse.ArgumentParser(add_help=False)
     group = waiting.add_argument_group("waiting")
     group.add_argument("--interval", type=float, default=1.0, metavar="SECONDS", help="poll interval (default 1)")
     group.add_argument("--timeout", type=float, default=0, metavar="SECONDS",
                        help="give up waiting after this long, exit 6 (default: wait as long as it takes)")
+    return waiting
 
+
+def _output_options() -> argparse.ArgumentParser:
     output = argparse.ArgumentParser(add_help=False)
     output.add_argument("--json", action="store_true", help="print JSON (for scripts) instead of tables")
+    return output
 
-    parser = argparse.ArgumentParser(
-        prog="python -m dfctl", formatter_class=formatter, epilog=EPILOG,
-        description="Start, watch and manage this app's Durable Functions workflows, and inspect its task hub.")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def command(name: str, help_text: str, parents: list[argparse.ArgumentParser],
-                handler: Callable[[argparse.Namespace], int],
-                description: str | None = None) -> argparse.ArgumentParser:
-        sub = commands.add_parser(name, help=help_text, description=description or help_text, parents=parents,
-                                  formatter_class=formatter, epilog=EPILOG)
-        sub.set_defaults(handler=handler)
-        return sub
+def _command(commands: _Subcommands, name: str, help_text: str, parents: list[argparse.ArgumentParser],
+             handler: Callable[[argparse.Namespace], int], description: str | None = None) -> argparse.ArgumentParser:
+    """A command run by `handler`; its description is its one-line help unless it needs more."""
+    sub = commands.add_parser(name, help=help_text, description=description or help_text, parents=parents,
+                              formatter_class=_FORMATTER, epilog=EPILOG)
+    sub.set_defaults(handler=handler)
+    return sub
 
-    # start
+
+def _add_start(commands: _Subcommands, options: _SharedOptions) -> None:
+    """`start` has a subcommand per workflow, since each starter takes a different request."""
     start = commands.add_parser("start", help="start a workflow: order, batch or leave",
-                                description="Start a workflow through its HTTP starter.", formatter_class=formatter,
+                                description="Start a workflow through its HTTP starter.", formatter_class=_FORMATTER,
                                 epilog=EPILOG)
     workflows = start.add_subparsers(dest="workflow", metavar="WORKFLOW")
     start.set_defaults(handler=lambda args: _missing(start, "a workflow"))
-    start_parents = [app, waiting, output]
+    parents = [options.app, options.waiting, options.output]
+    _add_start_order(workflows, parents)
+    _add_start_batch(workflows, [*parents, options.storage])
+    _add_start_leave(workflows, parents)
 
+
+def _add_start_order(workflows: _Subcommands, parents: list[argparse.ArgumentParser]) -> None:
     order = workflows.add_parser(
-        "order", parents=start_parents, formatter_class=formatter, epilog=EPILOG,
+        "order", parents=parents, formatter_class=_FORMATTER, epilog=EPILOG,
         help="process an order (OrderProcessing_Client)",
         description="Start the order workflow: an existing Pending order (--order-id only), a new order "
                     "(--order-id, --email and --item), or any request body (--file).")
@@ -101,8 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     order.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
     order.set_defaults(handler=cmd_start_order)
 
+
+def _add_start_batch(workflows: _Subcommands, parents: list[argparse.ArgumentParser]) -> None:
     batch = workflows.add_parser(
-        "batch", parents=[*start_parents, storage], formatter_class=formatter, epilog=EPILOG,
+        "batch", parents=parents, formatter_class=_FORMATTER, epilog=EPILOG,
         help="upload files and process them as a batch (BatchProcessing_Client)",
         description="Upload local files into the batch input container (BATCH_INPUT_CONTAINER, default "
                     "batch-input) and start BatchProcessing_Client with their blob names; or name blobs that "
@@ -118,8 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--wait", action="store_true", help="watch the batch (with a progress bar) until it finishes")
     batch.set_defaults(handler=cmd_start_batch)
 
+
+def _add_start_leave(workflows: _Subcommands, parents: list[argparse.ArgumentParser]) -> None:
     leave = workflows.add_parser(
-        "leave", parents=start_parents, formatter_class=formatter, epilog=EPILOG,
+        "leave", parents=parents, formatter_class=_FORMATTER, epilog=EPILOG,
         help="request leave (LeaveApproval_Client)",
         description="Start a leave request; the approver decides with `dfctl approve|reject`.")
     leave.add_argument("--employee-id")
@@ -134,41 +190,56 @@ def build_parser() -> argparse.ArgumentParser:
     leave.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
     leave.set_defaults(handler=cmd_start_leave)
 
+
+def _add_decide(commands: _Subcommands, options: _SharedOptions) -> None:
+    """`approve` and `reject` are one command with two names: each sets the result it sends."""
     for verb in ("approve", "reject"):
-        decide = command(verb, f"{verb} a leave request (SubmitApprovalResult)", [app, waiting, output],
-                         cmd_decide)
+        decide = _command(commands, verb, f"{verb} a leave request (SubmitApprovalResult)",
+                          [options.app, options.waiting, options.output], cmd_decide)
         decide.add_argument("instance_id", metavar="INSTANCE_ID", help="the leave request's instance id (leave-...)")
         decide.add_argument("--approver", required=True, help="the approver's e-mail (must be the request's)")
         decide.add_argument("--comment")
         decide.add_argument("--wait", action="store_true", help="watch the instance until it finishes")
         decide.set_defaults(result="Approved" if verb == "approve" else "Rejected")
 
-    status = command("status", "show an instance's status (--watch: until it finishes)", [app, waiting, output],
-                     cmd_status)
+
+def _add_status(commands: _Subcommands, options: _SharedOptions) -> None:
+    status = _command(commands, "status", "show an instance's status (--watch: until it finishes)",
+                      [options.app, options.waiting, options.output], cmd_status)
     status.add_argument("instance_id", metavar="INSTANCE_ID")
     status.add_argument("--watch", action="store_true",
                         help="poll until the instance finishes (a progress bar for batches); exit 1 if it "
                              "Failed or was Terminated")
     status.add_argument("--history", action="store_true", help="also show the history (management API)")
 
-    listing = command("list", "list instances (management API)", [app, output], cmd_list)
+
+def _add_list(commands: _Subcommands, options: _SharedOptions) -> None:
+    listing = _command(commands, "list", "list instances (management API)", [options.app, options.output], cmd_list)
     _filters(listing)
     listing.add_argument("--all", action="store_true",
                          help="also list sub-orchestrations (a batch's chunks), which are hidden by default")
     listing.add_argument("--top", type=int, default=50, help="at most this many (default 50; 0 for all)")
 
-    terminate = command("terminate", "terminate a running instance", [app, output], cmd_terminate)
+
+def _add_terminate(commands: _Subcommands, options: _SharedOptions) -> None:
+    terminate = _command(commands, "terminate", "terminate a running instance", [options.app, options.output],
+                         cmd_terminate)
     terminate.add_argument("instance_id", metavar="INSTANCE_ID")
     terminate.add_argument("--reason", default="Terminated with dfctl")
 
-    raise_event = command("raise", "raise an external event to an instance", [app, output], cmd_raise)
+
+def _add_raise(commands: _Subcommands, options: _SharedOptions) -> None:
+    raise_event = _command(commands, "raise", "raise an external event to an instance", [options.app, options.output],
+                           cmd_raise)
     raise_event.add_argument("instance_id", metavar="INSTANCE_ID")
     raise_event.add_argument("event", metavar="EVENT_NAME")
     raise_event.add_argument("--data", default="null", help="the event's JSON payload (default null)")
 
-    purge = command(
-        "purge", "purge the history of one finished instance, or of finished instances by filter",
-        [app, output], cmd_purge,
+
+def _add_purge(commands: _Subcommands, options: _SharedOptions) -> None:
+    purge = _command(
+        commands, "purge", "purge the history of one finished instance, or of finished instances by filter",
+        [options.app, options.output], cmd_purge,
         description="Purge one instance (INSTANCE_ID) or every instance created in a time range "
                     "(--created-from, optionally --created-to). It deletes the instance's row, its history and "
                     "its large-message blobs. It never deletes an instance that has not finished: the "
@@ -180,9 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="purge by filter without showing what matches and asking first (scripts)")
     _filters(purge, prefix=False)
 
-    inspect = command(
-        "inspect", "read the task hub's tables directly: instances, or one instance's timeline",
-        [app, storage, output], cmd_inspect,
+
+def _add_inspect(commands: _Subcommands, options: _SharedOptions) -> None:
+    inspect = _command(
+        commands, "inspect", "read the task hub's tables directly: instances, or one instance's timeline",
+        [options.app, options.storage, options.output], cmd_inspect,
         description="Without INSTANCE_ID: the {hub}Instances table. With it: the instance's timeline from "
                     "{hub}History (activities with durations, retries, failures, timers, sub-orchestrations), "
                     "and with --png a Gantt-like picture. Works on tables written by the Durable extension "
@@ -196,18 +269,21 @@ def build_parser() -> argparse.ArgumentParser:
     _filters(inspect)
     inspect.add_argument("--top", type=int, default=50, help="instances to list (default 50; 0 for all)")
 
-    report = command("report", "a batch's report: counts, each file's outcome, quarantine errors",
-                     [app, storage, output], cmd_report,
-                     description="Read a finished batch's report from the reports container (BATCH_REPORTS_"
-                                 "CONTAINER): the counts and every file's outcome; --errors adds each rejected "
-                                 "file's problems from its error report in quarantine.")
+
+def _add_report(commands: _Subcommands, options: _SharedOptions) -> None:
+    report = _command(commands, "report", "a batch's report: counts, each file's outcome, quarantine errors",
+                      [options.app, options.storage, options.output], cmd_report,
+                      description="Read a finished batch's report from the reports container (BATCH_REPORTS_"
+                                  "CONTAINER): the counts and every file's outcome; --errors adds each rejected "
+                                  "file's problems from its error report in quarantine.")
     report.add_argument("batch", metavar="BATCH", help="the batch id, or its instance id (batch-...)")
     report.add_argument("--errors", action="store_true", help="also list each rejected file's problems")
 
-    outbox = command("outbox", "the e-mails a workflow wrote (order confirmation, leave e-mails)",
-                     [app, storage, output], cmd_outbox)
+
+def _add_outbox(commands: _Subcommands, options: _SharedOptions) -> None:
+    outbox = _command(commands, "outbox", "the e-mails a workflow wrote (order confirmation, leave e-mails)",
+                      [options.app, options.storage, options.output], cmd_outbox)
     outbox.add_argument("instance_id", metavar="INSTANCE_ID", help="order-<orderId> or leave-<requestId>")
-    return parser
 
 
 def _filters(sub: argparse.ArgumentParser, prefix: bool = True) -> None:
@@ -458,58 +534,120 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def watch(args: argparse.Namespace, client: Any, instance_id: str) -> int:
     """Poll the instance until it finishes: 0 Completed, 1 Failed/Terminated, 6 on --timeout."""
-    from dfctl.render import console, esc, status_lines, step_of
+    from dfctl.render import console
 
     out = console()
     deadline = time.monotonic() + args.timeout if args.timeout else None
     started = time.monotonic()
-    interactive = out.is_terminal and not args.json
-    last_line = None
-    progress, task = None, None
-    if interactive:
+    with _watch_display(args, out, instance_id) as show:
+        body = _poll_until_finished(args, client, instance_id, deadline, show)
+    _print_watched(args, out, body, instance_id, started)
+    return errors.OK if body.get("runtimeStatus", "") == "Completed" else errors.WORKFLOW_FAILED
+
+
+type _ShowStatus = Callable[[str, Any], None]  # shows one poll's runtime status and custom status
+
+
+def _poll_until_finished(args: argparse.Namespace, client: Any, instance_id: str, deadline: float | None,
+                         show: _ShowStatus) -> dict[str, Any]:
+    """The instance's status once it is terminal; every poll before is shown as it comes."""
+    while True:
+        body: dict[str, Any] | None = client.status(instance_id, show_input=False)
+        if body is None:
+            raise CliError(f"No instance {instance_id}.", errors.NOT_FOUND)
+        state = body.get("runtimeStatus", "")
+        show(state, body.get("customStatus"))
+        if state in TERMINAL:
+            return body
+        if deadline is not None and time.monotonic() >= deadline:
+            raise CliError(f"{instance_id} is still {state} after {args.timeout:g} s.", errors.TIMEOUT)
+        time.sleep(max(0.05, args.interval))
+
+
+@contextmanager
+def _watch_display(args: argparse.Namespace, out: Any, instance_id: str) -> Iterator[_ShowStatus]:
+    """How polls are shown: a live progress line at a terminal, a line per change in a log or pipe, nothing
+    with --json (scripts read only the final JSON)."""
+    if args.json:
+        yield lambda state, custom: None
+    elif out.is_terminal:
+        bar = _ProgressLine(out, instance_id)
+        with bar.progress:
+            yield bar.show
+    else:
+        yield _ChangeLog(instance_id).show
+
+
+class _ProgressLine:
+    """At a terminal: one live line with a spinner and the elapsed time; for a batch also a bar of files
+    processed out of the total."""
+
+    def __init__(self, out: Any, instance_id: str):
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TimeElapsedColumn(), console=out, transient=False)
-        task = progress.add_task(instance_id, total=None)
-    with progress or nullcontext():
-        while True:
-            body = client.status(instance_id, show_input=False)
-            if body is None:
-                raise CliError(f"No instance {instance_id}.", errors.NOT_FOUND)
-            state = body.get("runtimeStatus", "")
-            custom = body.get("customStatus")
-            counts = custom.get("counts") if isinstance(custom, dict) else None
-            count_text = ", ".join(f"{k} {v}" for k, v in counts.items() if v) if isinstance(counts, dict) else ""
-            if progress is not None and task is not None:
-                processed = custom.get("processed") if isinstance(custom, dict) else None
-                total = custom.get("total") if isinstance(custom, dict) else None
-                if isinstance(processed, int) and isinstance(total, int):  # a batch: the bar shows n/total
-                    step = custom.get("step") if isinstance(custom, dict) else None
-                    text = f"{instance_id} {step or state}" + (f" ({count_text})" if count_text else "")
-                    progress.update(task, description=esc(text), completed=processed, total=total)
-                else:
-                    progress.update(task, description=esc(f"{instance_id} {state} {step_of(custom)}".strip()))
-            elif not args.json:
-                step = step_of(custom)  # the custom status's step, unless it only repeats the runtime status
-                step = step[len(state):].strip() if step.startswith(state) else step
-                line = f"{state} {step}".strip() + (f" ({count_text})" if count_text else "")
-                if line != last_line:
-                    print(f"{time.strftime('%H:%M:%S')} {instance_id}: {line}", flush=True)
-                    last_line = line
-            if state in TERMINAL:
-                break
-            if deadline is not None and time.monotonic() >= deadline:
-                raise CliError(f"{instance_id} is still {state} after {args.timeout:g} s.", errors.TIMEOUT)
-            time.sleep(max(0.05, args.interval))
+        self.instance_id = instance_id
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=out, transient=False)
+        self.task = self.progress.add_task(instance_id, total=None)
+
+    def show(self, state: str, custom: Any) -> None:
+        from dfctl.render import esc, step_of
+
+        batch = _batch_progress(custom)
+        if batch is not None:  # a batch: the bar shows n/total
+            processed, total = batch
+            text = _with_counts(f"{self.instance_id} {custom.get('step') or state}", custom)
+            self.progress.update(self.task, description=esc(text), completed=processed, total=total)
+        else:
+            self.progress.update(self.task, description=esc(f"{self.instance_id} {state} {step_of(custom)}".strip()))
+
+
+class _ChangeLog:
+    """Not at a terminal: a timestamped line each time the status line changes, so a log is not flooded."""
+
+    def __init__(self, instance_id: str):
+        self.instance_id = instance_id
+        self.last_line: str | None = None
+
+    def show(self, state: str, custom: Any) -> None:
+        from dfctl.render import step_of
+
+        step = step_of(custom)  # the custom status's step, unless it only repeats the runtime status
+        step = step[len(state):].strip() if step.startswith(state) else step
+        line = _with_counts(f"{state} {step}".strip(), custom)
+        if line != self.last_line:
+            print(f"{time.strftime('%H:%M:%S')} {self.instance_id}: {line}", flush=True)
+            self.last_line = line
+
+
+def _batch_progress(custom: Any) -> tuple[int, int] | None:
+    """Files processed and the total, when the custom status is a batch's (it has both as integers)."""
+    if not isinstance(custom, dict):
+        return None
+    processed, total = custom.get("processed"), custom.get("total")
+    return (processed, total) if isinstance(processed, int) and isinstance(total, int) else None
+
+
+def _with_counts(text: str, custom: Any) -> str:
+    """`text` with the custom status's non-zero counts (a batch's files per outcome) in brackets."""
+    counts = custom.get("counts") if isinstance(custom, dict) else None
+    count_text = ", ".join(f"{k} {v}" for k, v in counts.items() if v) if isinstance(counts, dict) else ""
+    return text + (f" ({count_text})" if count_text else "")
+
+
+def _print_watched(args: argparse.Namespace, out: Any, body: dict[str, Any], instance_id: str,
+                   started: float) -> None:
+    """The finished instance: its status as JSON, or its status lines and how it ended."""
+    from dfctl.render import status_lines
+
     if args.json:
         _print_json(body)
-    else:
-        for line in status_lines(body):
-            out.print(line)
-        out.print(f"{instance_id} Completed (watched {time.monotonic() - started:.1f} s)" if state == "Completed" else
-                  f"{instance_id} ended {state}")
-    return errors.OK if state == "Completed" else errors.WORKFLOW_FAILED
+        return
+    state = body.get("runtimeStatus", "")
+    for line in status_lines(body):
+        out.print(line)
+    out.print(f"{instance_id} Completed (watched {time.monotonic() - started:.1f} s)" if state == "Completed" else
+              f"{instance_id} ended {state}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -105,77 +106,168 @@ class Timeline:
 
 
 def build(instance_id: str, events: list[HistoryEvent], row: Instance | None = None) -> Timeline:
-    """The timeline of one execution's events (in history order)."""
+    """The timeline of one execution's events (in history order).
+
+    Each event kind has its handler in `_HANDLERS`; kinds without one (orchestrator turns, generic events)
+    add nothing to a timeline.
+    """
+    walk = _HistoryWalk(_new_timeline(instance_id, events, row))
+    for event in events:
+        handler = _HANDLERS.get(event.kind)
+        if handler is not None:
+            handler(walk, event)
+    timeline = walk.timeline
+    if timeline.ended is None and row is not None and row.finished:
+        timeline.ended = row.completed or row.last_updated
+    return timeline
+
+
+def _new_timeline(instance_id: str, events: list[HistoryEvent], row: Instance | None) -> Timeline:
+    """An empty timeline to fill from the events: the name from the Instances row, else from ExecutionStarted;
+    the start from ExecutionStarted, else the row's creation time (a history read without its first event)."""
     started = next((e for e in events if e.kind == "ExecutionStarted"), None)
-    timeline = Timeline(
+    return Timeline(
         instance_id=instance_id,
         name=(row.name if row else None) or (started.name if started else "") or "",
         status=row.runtime_status if row else "Unknown",
         started=(started.time if started else None) or (row.created if row else None),
         ended=None, event_count=len(events), output=row.output if row else None,
     )
-    open_tasks: dict[int, Span] = {}
-    open_timers: dict[int, Span] = {}
-    attempts: dict[tuple[str, str | None], list[Span]] = {}
-    unclaimed_timers: list[Span] = []  # timers not yet known as a retry's wait
 
-    for e in events:
-        kind = e.kind
-        if kind in ("TaskScheduled", "SubOrchestrationInstanceCreated"):
-            span_kind = ACTIVITY if kind == "TaskScheduled" else SUB_ORCHESTRATION
-            key = (f"{span_kind}:{e.name}", e.instance_id if span_kind == SUB_ORCHESTRATION else _input_key(e.input))
-            span = Span(span_kind, e.name or "?", e.time, e.event_id, e.sequence, instance_id=e.instance_id, key=key,
-                        input=e.input)
-            previous = attempts.setdefault(key, [])
-            if previous and previous[-1].failed:
-                span.attempt = previous[-1].attempt + 1
-                waited = [t for t in unclaimed_timers
-                          if t.sequence > (previous[-1].end_sequence or previous[-1].sequence)]
-                if waited:
-                    timer = waited[0]
-                    unclaimed_timers.remove(timer)
-                    timer.kind, timer.name, span.retry = RETRY_TIMER, f"{span.name} (retry wait)", True
-            previous.append(span)
-            open_tasks[e.event_id] = span
-            timeline.spans.append(span)
-        elif kind in ("TaskCompleted", "TaskFailed", "SubOrchestrationInstanceCompleted",
-                      "SubOrchestrationInstanceFailed"):
-            ended = open_tasks.pop(e.task_id, None) if e.task_id is not None else None
-            if ended is None:
-                continue
-            ended.end, ended.end_sequence = e.time, e.sequence
-            ended.outcome = "Failed" if kind.endswith("Failed") else "Completed"
-            if ended.failed:
-                ended.reason = _first_line(e.reason) or _first_line(e.details)
-        elif kind == "TimerCreated":
-            span = Span(TIMER, "timer", e.time, e.event_id, e.sequence, fire_at=e.fire_at)
-            open_timers[e.event_id] = span
-            unclaimed_timers.append(span)
-            timeline.spans.append(span)
-        elif kind == "TimerFired":
-            fired = open_timers.pop(e.task_id, None) if e.task_id is not None else None
-            if fired is not None:
-                fired.end, fired.end_sequence, fired.outcome = e.time, e.sequence, "Fired"
-        elif kind == "ExecutionStarted":
-            timeline.marks.append(Mark("started", e.time, e.sequence, f"{e.name or timeline.name} started"))
-        elif kind == "ExecutionCompleted":
-            status = e.status or "Completed"
-            timeline.ended = e.time
-            text = status if status != "Failed" else f"Failed: {_first_line(e.reason) or _first_line(e.result)}"
-            timeline.marks.append(Mark("ended", e.time, e.sequence, text))
-        elif kind == "ExecutionTerminated":
-            timeline.ended = e.time
-            timeline.marks.append(Mark("ended", e.time, e.sequence, f"Terminated: {_first_line(e.input) or ''}"))
-        elif kind == "EventRaised":
-            timeline.marks.append(Mark("event", e.time, e.sequence, f"event {e.name} received"))
-        elif kind == "EventSent":
-            timeline.marks.append(Mark("event", e.time, e.sequence, f"event {e.name} sent to {e.instance_id}"))
-        elif kind in ("ExecutionSuspended", "ExecutionResumed", "ContinueAsNew", "ExecutionRewound"):
-            text = kind.removeprefix("Execution")
-            timeline.marks.append(Mark("control", e.time, e.sequence, f"{text}: {_first_line(e.reason) or ''}"))
-    if timeline.ended is None and row is not None and row.finished:
-        timeline.ended = row.completed or row.last_updated
-    return timeline
+
+@dataclass
+class _HistoryWalk:
+    """What reading a history event by event must remember: the calls and timers still waiting for their
+    result, and earlier attempts of each call (to number retries)."""
+
+    timeline: Timeline
+    open_tasks: dict[int, Span] = field(default_factory=dict)  # by the EventId their result will name
+    open_timers: dict[int, Span] = field(default_factory=dict)
+    attempts: dict[tuple[str, str | None], list[Span]] = field(default_factory=dict)
+    unclaimed_timers: list[Span] = field(default_factory=list)  # timers not yet known as a retry's wait
+
+    def add_mark(self, kind: str, event: HistoryEvent, text: str) -> None:
+        self.timeline.marks.append(Mark(kind, event.time, event.sequence, text))
+
+
+# -- one handler per history event kind ----------------------------------------------------------
+
+
+def _activity_scheduled(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    _call_started(walk, event, ACTIVITY)
+
+
+def _sub_orchestration_created(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    _call_started(walk, event, SUB_ORCHESTRATION)
+
+
+def _call_started(walk: _HistoryWalk, event: HistoryEvent, span_kind: str) -> None:
+    """An activity or sub-orchestration call opens a span until its result; a repeated call is another attempt."""
+    key = _call_key(span_kind, event)
+    span = Span(span_kind, event.name or "?", event.time, event.event_id, event.sequence,
+                instance_id=event.instance_id, key=key, input=event.input)
+    previous = walk.attempts.setdefault(key, [])
+    if previous and previous[-1].failed:
+        _count_as_retry(walk, span, previous[-1])
+    previous.append(span)
+    walk.open_tasks[event.event_id] = span
+    walk.timeline.spans.append(span)
+
+
+def _call_key(span_kind: str, event: HistoryEvent) -> tuple[str, str | None]:
+    """What makes two calls the same call, so a later one counts as another attempt: the function's name,
+    and the input (activities) or the child's instance id (sub-orchestrations)."""
+    identity = event.instance_id if span_kind == SUB_ORCHESTRATION else _input_key(event.input)
+    return f"{span_kind}:{event.name}", identity
+
+
+def _count_as_retry(walk: _HistoryWalk, span: Span, failed: Span) -> None:
+    """A call made again after a failed attempt is the next attempt; it is a retry when a timer was created
+    after the failure, since that timer is how `call_activity_with_retry` waits."""
+    span.attempt = failed.attempt + 1
+    since = failed.end_sequence or failed.sequence
+    timer = next((t for t in walk.unclaimed_timers if t.sequence > since), None)
+    if timer is not None:
+        walk.unclaimed_timers.remove(timer)
+        timer.kind, timer.name, span.retry = RETRY_TIMER, f"{span.name} (retry wait)", True
+
+
+def _call_ended(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    """A call's result (TaskScheduledId) closes its span; a result whose call is not among the events is
+    ignored."""
+    ended = walk.open_tasks.pop(event.task_id, None) if event.task_id is not None else None
+    if ended is None:
+        return
+    ended.end, ended.end_sequence = event.time, event.sequence
+    ended.outcome = "Failed" if event.kind.endswith("Failed") else "Completed"
+    if ended.failed:
+        ended.reason = _first_line(event.reason) or _first_line(event.details)
+
+
+def _timer_created(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    span = Span(TIMER, "timer", event.time, event.event_id, event.sequence, fire_at=event.fire_at)
+    walk.open_timers[event.event_id] = span
+    walk.unclaimed_timers.append(span)
+    walk.timeline.spans.append(span)
+
+
+def _timer_fired(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    fired = walk.open_timers.pop(event.task_id, None) if event.task_id is not None else None
+    if fired is not None:
+        fired.end, fired.end_sequence, fired.outcome = event.time, event.sequence, "Fired"
+
+
+def _execution_started(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    walk.add_mark("started", event, f"{event.name or walk.timeline.name} started")
+
+
+def _execution_completed(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    """ExecutionCompleted also records failures: its status says which, and a failure shows its reason."""
+    status = event.status or "Completed"
+    walk.timeline.ended = event.time
+    text = status if status != "Failed" else f"Failed: {_first_line(event.reason) or _first_line(event.result)}"
+    walk.add_mark("ended", event, text)
+
+
+def _execution_terminated(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    """A termination's reason is kept in the event's Input."""
+    walk.timeline.ended = event.time
+    walk.add_mark("ended", event, f"Terminated: {_first_line(event.input) or ''}")
+
+
+def _event_raised(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    walk.add_mark("event", event, f"event {event.name} received")
+
+
+def _event_sent(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    walk.add_mark("event", event, f"event {event.name} sent to {event.instance_id}")
+
+
+def _control(walk: _HistoryWalk, event: HistoryEvent) -> None:
+    """Suspend, resume, continue-as-new and rewind: marks named after the event, with their reason."""
+    text = event.kind.removeprefix("Execution")
+    walk.add_mark("control", event, f"{text}: {_first_line(event.reason) or ''}")
+
+
+_HANDLERS: dict[str, Callable[[_HistoryWalk, HistoryEvent], None]] = {
+    "TaskScheduled": _activity_scheduled,
+    "SubOrchestrationInstanceCreated": _sub_orchestration_created,
+    "TaskCompleted": _call_ended,
+    "TaskFailed": _call_ended,
+    "SubOrchestrationInstanceCompleted": _call_ended,
+    "SubOrchestrationInstanceFailed": _call_ended,
+    "TimerCreated": _timer_created,
+    "TimerFired": _timer_fired,
+    "ExecutionStarted": _execution_started,
+    "ExecutionCompleted": _execution_completed,
+    "ExecutionTerminated": _execution_terminated,
+    "EventRaised": _event_raised,
+    "EventSent": _event_sent,
+    "ExecutionSuspended": _control,
+    "ExecutionResumed": _control,
+    "ContinueAsNew": _control,
+    "ExecutionRewound": _control,
+}
 
 
 def _input_key(value: str | None) -> str | None:

@@ -455,3 +455,14 @@ def test_outputs_are_the_real_values(main: dict[str, Any]) -> None:
     assert outputs["AZURE_RESOURCE_GROUP"] == "resource_group().name"
     assert outputs["AZURE_LOCATION"] == "location"
     assert outputs["AZURE_TENANT_ID"] == "tenant().tenantId"
+
+
+def test_code_defaults_follow_constants_imported_from_other_app_modules(tmp_path: Path) -> None:
+    """A default defined once (common.retry) and named in a scenario's settings pair is still read."""
+    (tmp_path / "common").mkdir()
+    (tmp_path / "orders").mkdir()
+    (tmp_path / "common" / "retry.py").write_text("DEFAULT_MAX_ATTEMPTS = 3\n")
+    (tmp_path / "orders" / "settings.py").write_text(
+        "from common.retry import DEFAULT_MAX_ATTEMPTS\n"
+        "RETRY_MAX_ATTEMPTS = ('ORDER_RETRY_MAX_ATTEMPTS', DEFAULT_MAX_ATTEMPTS)\n")
+    assert code_settings.code_defaults(tmp_path) == {"ORDER_RETRY_MAX_ATTEMPTS": {"3"}}
