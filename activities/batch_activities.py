@@ -1,6 +1,6 @@
 """The batch workflow's activities: convert one file, write the report.
 
-Contract with BatchProcessing_Chunk / BatchProcessing_Orchestrator (JSON dicts):
+Contract with BatchProcessing_Chunk / BatchProcessing_Orchestrator (JSON objects, typed in batch.contract):
 
     ProcessFile       {batchId, file}
         -> {file, outcome, ...}: outcome is one of
@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
 
@@ -41,6 +41,8 @@ from batch.contract import (
     SUCCEEDED,
     WRITE_BATCH_REPORT,
     WRITE_CHUNK_REPORT,
+    FileResult,
+    ReportRef,
 )
 from batch.records import SCHEMA, convert
 from batch.requests import blob_name_problem, is_batch_id
@@ -60,7 +62,7 @@ log = logging.getLogger("batch")
 
 @bp.function_name(PROCESS_FILE)
 @bp.activity_trigger(input_name="payload")
-def process_file(payload: dict) -> dict[str, Any]:
+def process_file(payload: dict) -> FileResult:
     """Read one input blob, convert and validate it, and store the result or quarantine it."""
     batch_id, name = _require(payload, "batchId", "file")
     _check_batch_id(batch_id)
@@ -94,7 +96,7 @@ def process_file(payload: dict) -> dict[str, Any]:
 
 
 def _quarantine(batch_id: str, source: batch_store.SourceFile, outcome: str, file_format: str | None,
-                records: int, problems: list[dict[str, Any]], problem_count: int) -> dict[str, Any]:
+                records: int, problems: list[dict[str, Any]], problem_count: int) -> FileResult:
     report = {
         "source": source.name, "sourceEtag": source.etag, "sourceBytes": source.size, "schema": SCHEMA,
         "outcome": outcome, "format": file_format, "records": records, "errorCount": problem_count,
@@ -111,12 +113,12 @@ def _quarantine(batch_id: str, source: batch_store.SourceFile, outcome: str, fil
     result = {"file": source.name, "outcome": outcome, "format": file_format, "records": records,
               "errors": problem_count, "message": f"{where}{first['message']}", "quarantine": copy_name,
               "errorReport": report_name, "sourceEtag": source.etag}
-    return {key: value for key, value in result.items() if value is not None}
+    return cast(FileResult, {key: value for key, value in result.items() if value is not None})
 
 
 @bp.function_name(WRITE_CHUNK_REPORT)
 @bp.activity_trigger(input_name="payload")
-def write_chunk_report(payload: dict) -> dict[str, Any]:
+def write_chunk_report(payload: dict) -> ReportRef:
     """Store one chunk's per-file results as a part of the batch report."""
     batch_id, chunk, offset, files = _require(payload, "batchId", "chunk", "offset", "files")
     _check_batch_id(batch_id)
@@ -130,7 +132,7 @@ def write_chunk_report(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(WRITE_BATCH_REPORT)
 @bp.activity_trigger(input_name="payload")
-def write_batch_report(payload: dict) -> dict[str, Any]:
+def write_batch_report(payload: dict) -> ReportRef:
     """Merge the chunks' parts into `{batchId}/report.json`, then delete the parts.
 
     The report: {batchId, schema, startedAt, completedAt, total, counts, containers, files: [...]}

@@ -1,6 +1,6 @@
 """The leave workflow's activities: the request row and the e-mails in the outbox.
 
-Contract with LeaveApproval_Orchestrator (inputs and outputs are JSON dicts; times are
+Contract with LeaveApproval_Orchestrator (JSON objects, typed in leave.contract; times are
 ISO 8601 UTC strings from the orchestration clock, so a repeat writes the same data):
 
     SubmitLeaveRequest   {requestId, instanceId, employeeId, employeeEmail, approverEmail, startDate,
@@ -33,7 +33,7 @@ that does not exist or is already decided otherwise (a bug, not a business outco
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
 
@@ -48,6 +48,12 @@ from leave.contract import (
     NOTIFY_REJECTION,
     SEND_APPROVAL_REMINDER,
     SUBMIT_LEAVE_REQUEST,
+    DecisionConfirmation,
+    ExpiryOutcome,
+    Notified,
+    RecordedDecision,
+    ReminderSent,
+    Submitted,
 )
 from leave.store import LeaveRecord, LeaveStatus
 
@@ -62,7 +68,7 @@ _SUBMIT_FIELDS = ("requestId", "instanceId", "employeeId", "employeeEmail", "app
 
 @bp.function_name(SUBMIT_LEAVE_REQUEST)
 @bp.activity_trigger(input_name="payload")
-def submit_leave_request(payload: dict) -> dict[str, Any]:
+def submit_leave_request(payload: dict) -> Submitted:
     """Store the request as Pending (once) and ask the approver to decide."""
     data = _require(payload, *_SUBMIT_FIELDS)
     request_id = str(data["requestId"])
@@ -84,7 +90,7 @@ def submit_leave_request(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(SEND_APPROVAL_REMINDER)
 @bp.activity_trigger(input_name="payload")
-def send_approval_reminder(payload: dict) -> dict[str, Any]:
+def send_approval_reminder(payload: dict) -> ReminderSent:
     """Remind the approver, unless a decision has arrived meanwhile."""
     data = _require(payload, "requestId", "approvalUrl", "remindedAt")
     request_id = str(data["requestId"])
@@ -102,7 +108,7 @@ def send_approval_reminder(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(CONFIRM_LEAVE_DECISION)
 @bp.activity_trigger(input_name="payload")
-def confirm_leave_decision(payload: dict) -> dict[str, Any]:
+def confirm_leave_decision(payload: dict) -> DecisionConfirmation:
     """The decision SubmitApprovalResult recorded, locked so it can no longer be withdrawn; or none."""
     record = leave_store.confirm_claim(str(_require(payload, "requestId")["requestId"]))
     confirmed = record.status in _DECIDED_BY_APPROVER  # if not, the orchestrator logs the ignored event
@@ -111,26 +117,26 @@ def confirm_leave_decision(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(NOTIFY_APPROVAL)
 @bp.activity_trigger(input_name="payload")
-def notify_approval(payload: dict) -> dict[str, Any]:
+def notify_approval(payload: dict) -> Notified:
     """Mark the request Approved (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.APPROVED)
 
 
 @bp.function_name(NOTIFY_REJECTION)
 @bp.activity_trigger(input_name="payload")
-def notify_rejection(payload: dict) -> dict[str, Any]:
+def notify_rejection(payload: dict) -> Notified:
     """Mark the request Rejected (by whom, when) and tell the employee."""
     return _decide(payload, LeaveStatus.REJECTED)
 
 
 @bp.function_name(EXPIRE_LEAVE_REQUEST)
 @bp.activity_trigger(input_name="payload")
-def expire_leave_request(payload: dict) -> dict[str, Any]:
+def expire_leave_request(payload: dict) -> ExpiryOutcome:
     """At the deadline: mark the request Expired (by `system`) and tell the employee, unless a decision came first."""
     data = _require(payload, "requestId", "decidedAt")
     request_id = str(data["requestId"])
 
-    def attempt() -> dict[str, Any]:
+    def attempt() -> ExpiryOutcome:
         record = leave_store.expire(request_id, str(data["decidedAt"]))
         if record.status is LeaveStatus.EXPIRED:
             blob_name = leave_emails.write_outcome(record)
@@ -149,7 +155,7 @@ def expire_leave_request(payload: dict) -> dict[str, Any]:
         f"Could not expire leave request {request_id}: its decision kept changing."))
 
 
-def _decide(payload: Any, status: LeaveStatus) -> dict[str, Any]:
+def _decide(payload: Any, status: LeaveStatus) -> Notified:
     data = _require(payload, "requestId", "approver", "decidedAt")
     request_id = str(data["requestId"])
     comment = data.get("comment")
@@ -165,9 +171,10 @@ def _decide(payload: Any, status: LeaveStatus) -> dict[str, Any]:
             "decidedAt": record.decided_at, "blobName": blob_name}
 
 
-def _decision(record: LeaveRecord) -> dict[str, Any]:
+def _decision(record: LeaveRecord) -> RecordedDecision:
     """The decision the row records, as the orchestrator reads it."""
-    return {"result": record.decision, "approver": record.decided_by, "comment": record.comment}
+    # Only called for a row that records a decision (DecisionReceived or final), so `decision` is set.
+    return {"result": cast(str, record.decision), "approver": record.decided_by, "comment": record.comment}
 
 
 def _require(payload: Any, *fields: str) -> dict[str, Any]:

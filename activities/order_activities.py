@@ -1,6 +1,6 @@
 """The order workflow's activities: each step's side effects on storage.
 
-Contract with OrderProcessing_Orchestrator (inputs and outputs are JSON dicts):
+Contract with OrderProcessing_Orchestrator (JSON objects, typed in orders.contract):
 
     CheckInventory        {orderId}          -> {available: bool, missing: [sku]}
     ProcessPayment        {orderId}          -> {approved: bool, paymentId: str|None, reason: str|None}
@@ -32,6 +32,12 @@ from orders.contract import (
     REFUND_PAYMENT,
     RELEASE_INVENTORY,
     SEND_CONFIRMATION_EMAIL,
+    ConfirmationSent,
+    InventoryCheck,
+    InventoryReleased,
+    OrderCreated,
+    PaymentOutcome,
+    PaymentRefunded,
 )
 from orders.store import UNSUCCESSFUL, Order, OrderStatus, get_order, set_status
 
@@ -45,7 +51,7 @@ _RESERVABLE = {OrderStatus.PENDING, OrderStatus.INVENTORY_RESERVED, OrderStatus.
 
 @bp.function_name(CHECK_INVENTORY)
 @bp.activity_trigger(input_name="payload")
-def check_inventory(payload: dict) -> dict[str, Any]:
+def check_inventory(payload: dict) -> InventoryCheck:
     """Reserve every item of the order, all or nothing; reject the order when stock is short."""
     order = _load(payload)
     if order.status is OrderStatus.REJECTED:
@@ -65,7 +71,7 @@ def check_inventory(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(PROCESS_PAYMENT)
 @bp.activity_trigger(input_name="payload")
-def process_payment(payload: dict) -> dict[str, Any]:
+def process_payment(payload: dict) -> PaymentOutcome:
     """Charge the order's total once; over PAYMENT_LIMIT the charge is declined."""
     order = _load(payload)
     payment = payments.get_payment(order.order_id)
@@ -86,7 +92,7 @@ def process_payment(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(CREATE_ORDER)
 @bp.activity_trigger(input_name="payload")
-def create_order(payload: dict) -> dict[str, Any]:
+def create_order(payload: dict) -> OrderCreated:
     """Commit the paid order: its reservations become permanent and it is Created."""
     order = _load(payload)
     if order.status not in (OrderStatus.CREATED, OrderStatus.CONFIRMED):
@@ -100,7 +106,7 @@ def create_order(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(SEND_CONFIRMATION_EMAIL)
 @bp.activity_trigger(input_name="payload")
-def send_confirmation_email(payload: dict) -> dict[str, Any]:
+def send_confirmation_email(payload: dict) -> ConfirmationSent:
     """Write the confirmation e-mail to the outbox (same blob on every attempt) and confirm the order."""
     order = _load(payload)
     _require(order, {OrderStatus.CREATED, OrderStatus.CONFIRMED}, "confirm")
@@ -114,7 +120,7 @@ def send_confirmation_email(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(RELEASE_INVENTORY)
 @bp.activity_trigger(input_name="payload")
-def release_inventory(payload: dict) -> dict[str, Any]:
+def release_inventory(payload: dict) -> InventoryReleased:
     """Compensation: give the order's reserved stock back and end the order as Failed (or Cancelled)."""
     order = _load(payload)
     reason = str(payload.get("reason") or "Inventory released.")
@@ -131,7 +137,7 @@ def release_inventory(payload: dict) -> dict[str, Any]:
 
 @bp.function_name(REFUND_PAYMENT)
 @bp.activity_trigger(input_name="payload")
-def refund_payment(payload: dict) -> dict[str, Any]:
+def refund_payment(payload: dict) -> PaymentRefunded:
     """Compensation: refund the order's approved payment (a repeat is a no-op)."""
     order = _load(payload)
     refunded = payments.refund(order.order_id, str(payload.get("reason") or "Refunded."))

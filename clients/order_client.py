@@ -32,7 +32,7 @@ from common.instances import Refusal, claim_instance, refuse_if_started, start_c
 from common.logging import mask_email
 from common.start_claims import release
 from orders.catalog import get_products
-from orders.contract import CLIENT, ORCHESTRATOR
+from orders.contract import CLIENT, ORCHESTRATOR, OrderInput
 from orders.requests import (
     NewOrderRequest,
     is_order_reference,
@@ -95,7 +95,7 @@ async def _start(req: func.HttpRequest, client: df.DurableOrchestrationClient) -
         await asyncio.to_thread(release, claim)
         raise
     try:
-        await start_claimed(client, claim, ORCHESTRATOR, {"orderId": order_id, "retry": retry})
+        await start_claimed(client, claim, ORCHESTRATOR, OrderInput(orderId=order_id, retry=retry))
     except Exception as error:
         if created:  # leave nothing behind, so the same request can simply be retried
             await asyncio.to_thread(delete_order, order_id)

@@ -32,7 +32,7 @@ from typing import Any
 from common.http import RequestError
 from common.payloads import decode_payload
 from common.validation import ID_PATTERN, validate_email
-from leave.contract import APPROVED, MAX_COMMENT, REJECTED, RESULTS
+from leave.contract import APPROVED, MAX_COMMENT, REJECTED, RESULTS, RecordedDecision
 
 INSTANCE_PREFIX = "leave-"
 INSTANCE_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,99}")
@@ -193,7 +193,7 @@ def _date(value: Any, field: str) -> date:
         raise RequestError(f"{field} is not a valid date: {exc}.", field) from exc
 
 
-def decision_in(payload: Any) -> dict[str, Any] | None:
+def decision_in(payload: Any) -> RecordedDecision | None:
     """`{"result", "approver", "comment"}` from a decision that was already accepted once (an `ApprovalResult`
     event's payload, object or JSON text, or a decision recorded in the request row), or None if it is not one.
 

@@ -50,6 +50,11 @@ from batch.contract import (
     PROCESS_FILE,
     WRITE_BATCH_REPORT,
     WRITE_CHUNK_REPORT,
+    BatchReportInput,
+    ChunkReportInput,
+    FailedChunk,
+    FileRef,
+    FileResult,
 )
 from common.retry import DEFAULT_RETRY, first_line, retry_options
 
@@ -101,7 +106,7 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     counts = dict.fromkeys(OUTCOMES, 0)
     processed = 0
     parts: list[str | None] = [None] * len(offsets)
-    failed_chunks: list[dict[str, Any]] = []
+    failed_chunks: list[FailedChunk] = []
     completed = 0
 
     def status(step: str, **extra: Any) -> None:
@@ -140,7 +145,7 @@ def batch_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
             status("Processing")
 
     status("WritingReport")
-    report_input = {
+    report_input: BatchReportInput = {
         "batchId": batch_id, "total": len(files), "counts": counts, "parts": [p for p in parts if p is not None],
         "failedChunks": failed_chunks, "startedAt": started_at,
         "completedAt": context.current_utc_datetime.isoformat(),
@@ -169,7 +174,7 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
     files: list[str] = list(chunk_input["files"])
     retry = retry_options(chunk_input)
 
-    tasks = [context.call_activity_with_retry(PROCESS_FILE, retry, {"batchId": batch_id, "file": name})
+    tasks = [context.call_activity_with_retry(PROCESS_FILE, retry, FileRef(batchId=batch_id, file=name))
              for name in files]
     outstanding = tasks
     while outstanding:
@@ -179,11 +184,11 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
         except Exception:  # one file failed for good: keep waiting for the others
             outstanding = [task for task in outstanding if not task.is_completed]
 
-    results = []
+    results: list[FileResult] = []
     counts = dict.fromkeys(OUTCOMES, 0)
     for name, task in zip(files, tasks, strict=True):
         if _failed(task):
-            result = {"file": name, "outcome": FAILED, "message": _first_line(task.result)}
+            result: FileResult = {"file": name, "outcome": FAILED, "message": _first_line(task.result)}
         else:
             result = task.result
         counts[result["outcome"]] = counts.get(result["outcome"], 0) + 1
@@ -191,6 +196,6 @@ def batch_chunk_orchestrator(context: df.DurableOrchestrationContext) -> Generat
 
     part = yield context.call_activity_with_retry(
         WRITE_CHUNK_REPORT, retry,
-        {"batchId": batch_id, "run": str(chunk_input.get("run") or ""), "chunk": chunk,
-         "offset": int(chunk_input.get("offset") or 0), "files": results})
+        ChunkReportInput(batchId=batch_id, run=str(chunk_input.get("run") or ""), chunk=chunk,
+                         offset=int(chunk_input.get("offset") or 0), files=results))
     return {"chunk": chunk, "files": len(files), "counts": counts, "reportPart": part["blobName"]}

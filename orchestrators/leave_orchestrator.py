@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import azure.durable_functions as df
 from azure.durable_functions.models.Task import TaskBase, TimerTask
@@ -53,6 +53,12 @@ from leave.contract import (
     SEND_APPROVAL_REMINDER,
     SUBMIT_LEAVE_REQUEST,
     SYSTEM,
+    DecisionNotice,
+    Expiry,
+    RecordedDecision,
+    Reminder,
+    RequestRef,
+    Submission,
 )
 from leave.requests import decision_in
 
@@ -83,8 +89,9 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     reminder_at: datetime | None = submitted_at + timeout / 2 if (leave.get("reminder") or {}).get("enabled") else None
 
     _status(context, request_id, SUBMIT_LEAVE_REQUEST, deadline=_iso(deadline))
-    submission = {**{name: leave.get(name) for name in _REQUEST_FIELDS}, "instanceId": context.instance_id,
-                  "submittedAt": _iso(submitted_at), "deadline": _iso(deadline), "approvalUrl": approval_url}
+    submission = cast(Submission, {
+        **{name: leave.get(name) for name in _REQUEST_FIELDS}, "instanceId": context.instance_id,
+        "submittedAt": _iso(submitted_at), "deadline": _iso(deadline), "approvalUrl": approval_url})
     submitted = yield context.call_activity_with_retry(SUBMIT_LEAVE_REQUEST, retry, submission)
     ended = (submitted or {}).get("status")
     if ended in OUTPUTS:  # the request was decided (or cancelled) before: an operator restarted its workflow
@@ -94,7 +101,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     waiting: dict[str, Any] = {"deadline": _iso(deadline), "approverEmail": leave.get("approverEmail"),
                                "reminderAt": _iso(reminder_at) if reminder_at else None, "reminderSent": False}
     _status(context, request_id, "AwaitingApproval", **waiting)
-    decision: dict[str, Any] | None = None
+    decision: RecordedDecision | None = None
     while decision is None:
         # Every round creates all of its tasks afresh: a task_any that mixed new tasks with
         # already scheduled ones would only tell the host about the new ones.
@@ -105,7 +112,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
         winner = yield context.task_any([event, *timers])
         if reminder_timer is not None and winner is reminder_timer:
             reminder_at = None  # once
-            reminder = {"requestId": request_id, "approvalUrl": approval_url,
+            reminder: Reminder = {"requestId": request_id, "approvalUrl": approval_url,
                         "remindedAt": _iso(context.current_utc_datetime)}
             sent = yield context.call_activity_with_retry(SEND_APPROVAL_REMINDER, retry, reminder)
             waiting["reminderSent"] = bool((sent or {}).get("sent"))
@@ -120,7 +127,7 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     if decision is None:
         _status(context, request_id, EXPIRE_LEAVE_REQUEST, deadline=_iso(deadline))
         expiry = yield context.call_activity_with_retry(
-            EXPIRE_LEAVE_REQUEST, retry, {"requestId": request_id, "decidedAt": decided_at})
+            EXPIRE_LEAVE_REQUEST, retry, Expiry(requestId=request_id, decidedAt=decided_at))
         if expiry.get("expired"):
             _status(context, request_id, EXPIRED, decidedBy=SYSTEM, decidedAt=decided_at)
             return OUTPUTS[EXPIRED]
@@ -133,14 +140,14 @@ def leave_approval_orchestrator(context: df.DurableOrchestrationContext) -> Gene
     _status(context, request_id, notify, decision=decision["result"], decidedBy=approver)
     yield context.call_activity_with_retry(
         notify, retry,
-        {"requestId": request_id, "approver": approver, "comment": decision["comment"], "decidedAt": decided_at})
+        DecisionNotice(requestId=request_id, approver=approver, comment=decision["comment"], decidedAt=decided_at))
     _status(context, request_id, decision["result"], decidedBy=approver, decidedAt=decided_at,
             comment=decision["comment"])
     return OUTPUTS[decision["result"]]
 
 
 def _recorded_decision(context: df.DurableOrchestrationContext, request_id: str, retry: df.RetryOptions,
-                       payload: Any) -> Generator[Any, Any, dict[str, Any] | None]:
+                       payload: Any) -> Generator[Any, Any, RecordedDecision | None]:
     """The decision SubmitApprovalResult recorded for this request, or None (keep waiting) if there is none.
 
     The payload is not trusted: it only has to look like a decision to be worth a look at the row.
@@ -151,7 +158,8 @@ def _recorded_decision(context: df.DurableOrchestrationContext, request_id: str,
                         request_id, APPROVAL_EVENT, type(payload).__name__, len(str(payload)),
                         extra=_log_extra(context, request_id))
         return None
-    confirmation = yield context.call_activity_with_retry(CONFIRM_LEAVE_DECISION, retry, {"requestId": request_id})
+    confirmation = yield context.call_activity_with_retry(CONFIRM_LEAVE_DECISION, retry,
+                                                          RequestRef(requestId=request_id))
     decision = decision_in(confirmation.get("decision")) if confirmation.get("confirmed") else None
     if decision is None and not context.is_replaying:
         log.warning("leave %s: ignored an %s event: no decision was recorded through SubmitApprovalResult "

@@ -25,6 +25,8 @@ from orders.contract import (
     REFUND_PAYMENT,
     RELEASE_INVENTORY,
     SEND_CONFIRMATION_EMAIL,
+    Compensation,
+    OrderRef,
 )
 
 bp = df.Blueprint()
@@ -43,7 +45,7 @@ def order_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     order_input = context.get_input() or {}
     order_id = str(order_input["orderId"])
     retry = retry_options(order_input)
-    ref = {"orderId": order_id}
+    ref: OrderRef = {"orderId": order_id}
 
     _status(context, order_id, CHECK_INVENTORY)
     inventory = yield context.call_activity_with_retry(CHECK_INVENTORY, retry, ref)
@@ -58,7 +60,7 @@ def order_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
         payment = {"approved": False, "reason": first_line(error)}
     if not payment.get("approved"):
         _status(context, order_id, RELEASE_INVENTORY, reason="Payment processing failed")
-        release = {**ref, "reason": "Payment processing failed"}
+        release: Compensation = {"orderId": order_id, "reason": "Payment processing failed"}
         yield context.call_activity_with_retry(RELEASE_INVENTORY, retry, release)
         _status(context, order_id, "Failed", reason="Payment processing failed", detail=payment.get("reason"))
         return f"Order {order_id} failed: Payment processing failed."
@@ -69,8 +71,8 @@ def order_processing_orchestrator(context: df.DurableOrchestrationContext) -> Ge
     except Exception as error:
         reason = f"Order creation failed: {first_line(error)}"
         _status(context, order_id, "Compensating", reason=reason)
-        yield context.call_activity_with_retry(REFUND_PAYMENT, retry, {**ref, "reason": reason})
-        yield context.call_activity_with_retry(RELEASE_INVENTORY, retry, {**ref, "reason": reason})
+        yield context.call_activity_with_retry(REFUND_PAYMENT, retry, Compensation(orderId=order_id, reason=reason))
+        yield context.call_activity_with_retry(RELEASE_INVENTORY, retry, Compensation(orderId=order_id, reason=reason))
         _status(context, order_id, "Failed", reason=reason, compensated=True)
         return f"Order {order_id} failed: Order could not be created; payment refunded."
 

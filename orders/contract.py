@@ -7,6 +7,8 @@ the host finds functions by name, so rename only between deployments with no ins
 
 from __future__ import annotations
 
+from typing import NotRequired, TypedDict
+
 CLIENT = "OrderProcessing_Client"
 ORCHESTRATOR = "OrderProcessing_Orchestrator"
 
@@ -16,3 +18,55 @@ CREATE_ORDER = "CreateOrder"
 SEND_CONFIRMATION_EMAIL = "SendConfirmationEmail"
 RELEASE_INVENTORY = "ReleaseInventory"  # compensation
 REFUND_PAYMENT = "RefundPayment"  # compensation
+
+
+# --- payloads: what the orchestrator sends each activity and gets back (JSON objects, so replay-safe) ---
+
+
+class OrderInput(TypedDict):
+    """OrderProcessing_Orchestrator's input, built by the starter (orchestrators read no settings)."""
+
+    orderId: str
+    retry: NotRequired[dict[str, int]]  # {"firstRetryIntervalMs", "maxAttempts"}: common.retry
+
+
+class OrderRef(TypedDict):
+    """CheckInventory, ProcessPayment, CreateOrder, SendConfirmationEmail: the order to work on."""
+
+    orderId: str
+
+
+class Compensation(TypedDict):
+    """ReleaseInventory, RefundPayment: the order and why its earlier steps are undone."""
+
+    orderId: str
+    reason: str
+    status: NotRequired[str]  # ReleaseInventory: "Cancelled" ends the order Cancelled instead of Failed
+
+
+class InventoryCheck(TypedDict):
+    available: bool
+    missing: list[str]  # the SKUs that were short
+
+
+class PaymentOutcome(TypedDict):
+    approved: bool
+    paymentId: str | None
+    reason: str | None  # why it was declined
+
+
+class OrderCreated(TypedDict):
+    orderId: str
+    status: str  # "Created"
+
+
+class ConfirmationSent(TypedDict):
+    blobName: str  # the e-mail in the outbox
+
+
+class InventoryReleased(TypedDict):
+    released: list[str]  # the SKUs given back
+
+
+class PaymentRefunded(TypedDict):
+    refunded: bool
