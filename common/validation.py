@@ -1,4 +1,5 @@
-"""Field rules every scenario applies the same way: identifiers and e-mail addresses.
+"""Field rules every scenario applies the same way: identifiers and e-mail addresses (one validation mechanism:
+these rules and `RequestError`, building each workflow's frozen request dataclasses).
 
 One rule per kind of value, so an address a customer may order with is also one an employee,
 an approver or a batch record may carry. HTTP validators raise `RequestError` naming the field;
@@ -28,6 +29,18 @@ def is_email(address: str) -> bool:
     local = address.partition("@")[0]
     return (len(address) <= MAX_EMAIL_LENGTH and len(local) <= MAX_EMAIL_LOCAL_PART
             and EMAIL_PATTERN.fullmatch(address) is not None)
+
+
+def validate_identifier(value: Any, field: str) -> str:
+    """1-64 letters, digits, '_' or '-', starting with a letter or digit (a table key and part of an instance id);
+    or a RequestError naming `field`."""
+    if value is None or value == "":
+        raise RequestError(f"{field} is required.", field)
+    if not isinstance(value, str):
+        raise RequestError(f"{field} must be a string.", field)
+    if not ID_PATTERN.fullmatch(value):
+        raise RequestError(f"{field} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
+    return value
 
 
 def validate_email(value: Any, field: str) -> str:

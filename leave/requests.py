@@ -31,7 +31,7 @@ from typing import Any
 
 from common.http import RequestError
 from common.payloads import decode_payload
-from common.validation import ID_PATTERN, validate_email
+from common.validation import validate_email, validate_identifier
 from leave.contract import APPROVED, MAX_COMMENT, REJECTED, RESULTS, RecordedDecision
 
 INSTANCE_PREFIX = "leave-"
@@ -90,7 +90,7 @@ def new_request_id() -> str:
 def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveRequest:
     """Validate a leave request body against today's date (UTC) and the configured maximum length."""
     body = _object(body)
-    employee_id = _identifier(body.get("employeeId"), "employeeId")
+    employee_id = validate_identifier(body.get("employeeId"), "employeeId")
     employee_email = validate_email(body.get("employeeEmail"), "employeeEmail")
     approver_email = validate_email(body.get("approverEmail"), "approverEmail")
     if approver_email.lower() == employee_email.lower():
@@ -113,19 +113,8 @@ def parse_leave_request(body: Any, *, today: date, max_days: int) -> LeaveReques
         raise RequestError("reason must be a string.", "reason")
     if len(reason) > MAX_REASON:
         raise RequestError(f"reason may be at most {MAX_REASON} characters.", "reason")
-    request_key = None if body.get("requestId") is None else _identifier(body["requestId"], "requestId")
+    request_key = None if body.get("requestId") is None else validate_identifier(body["requestId"], "requestId")
     return LeaveRequest(employee_id, employee_email, approver_email, start, end, reason.strip(), request_key)
-
-
-def _identifier(value: Any, field: str) -> str:
-    """1-64 letters, digits, '_' or '-', starting with a letter or digit; or a RequestError naming `field`."""
-    if value is None or value == "":
-        raise RequestError(f"{field} is required.", field)
-    if not isinstance(value, str):
-        raise RequestError(f"{field} must be a string.", field)
-    if not ID_PATTERN.fullmatch(value):
-        raise RequestError(f"{field} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
-    return value
 
 
 def parse_decision(body: Any, *, signed_in: str | None = None) -> Decision:

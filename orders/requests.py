@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.http import RequestError
-from common.validation import ID_PATTERN, validate_email
+from common.validation import ID_PATTERN, validate_email, validate_identifier
 from orders.catalog import Product
 from orders.store import OrderItem
 
@@ -51,18 +51,11 @@ def order_instance_id(order_id: str) -> str:
     return f"order-{order_id}"
 
 
-def validate_order_id(value: Any, field: str = "orderId") -> str:
-    """The order id as a string, or a RequestError."""
-    if value is None or value == "":
-        raise RequestError("orderId is required.", field)
+def validate_order_id(value: Any) -> str:
+    """The order id as a string (a non-negative integer is taken as its digits), or a RequestError."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         value = str(value)
-    if not isinstance(value, str):
-        raise RequestError("orderId must be a string.", field)
-    if not ID_PATTERN.fullmatch(value):
-        raise RequestError(
-            "orderId must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
-    return value
+    return validate_identifier(value, "orderId")
 
 
 def validate_items(value: Any) -> tuple[RequestedItem, ...]:
