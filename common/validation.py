@@ -31,13 +31,21 @@ def is_email(address: str) -> bool:
             and EMAIL_PATTERN.fullmatch(address) is not None)
 
 
+def require_string(value: Any, field: str, *, name: str | None = None, must_be: str = "a string") -> str:
+    """`value` when it is a non-empty string; else a RequestError for `field` that says "<name> is required."
+    (missing, null or "") or "<name> must be <must_be>." (`name` defaults to the field path)."""
+    name = name or field
+    if value is None or value == "":
+        raise RequestError(f"{name} is required.", field)
+    if not isinstance(value, str):
+        raise RequestError(f"{name} must be {must_be}.", field)
+    return value
+
+
 def validate_identifier(value: Any, field: str) -> str:
     """1-64 letters, digits, '_' or '-', starting with a letter or digit (a table key and part of an instance id);
     or a RequestError naming `field`."""
-    if value is None or value == "":
-        raise RequestError(f"{field} is required.", field)
-    if not isinstance(value, str):
-        raise RequestError(f"{field} must be a string.", field)
+    value = require_string(value, field)
     if not ID_PATTERN.fullmatch(value):
         raise RequestError(f"{field} must be 1-64 letters, digits, '_' or '-', starting with a letter or digit.", field)
     return value
@@ -45,11 +53,7 @@ def validate_identifier(value: Any, field: str) -> str:
 
 def validate_email(value: Any, field: str) -> str:
     """A plain e-mail address (surrounding spaces removed), or a RequestError naming `field`."""
-    if value is None or value == "":
-        raise RequestError(f"{field} is required.", field)
-    if not isinstance(value, str):
-        raise RequestError(f"{field} must be a string.", field)
-    address = value.strip()
+    address = require_string(value, field).strip()
     if not is_email(address):
         raise RequestError(f"{field} is not a valid e-mail address.", field)
     return address

@@ -31,7 +31,7 @@ from typing import Any
 
 from common.http import RequestError
 from common.payloads import decode_payload
-from common.validation import validate_email, validate_identifier
+from common.validation import require_string, validate_email, validate_identifier
 from leave.contract import APPROVED, MAX_COMMENT, REJECTED, RESULTS, RecordedDecision
 
 INSTANCE_PREFIX = "leave-"
@@ -124,11 +124,7 @@ def parse_decision(body: Any, *, signed_in: str | None = None) -> Decision:
     `approver` may then be left out, and if given must be the same address (else 403).
     """
     body = _object(body)
-    instance_id = body.get("instanceId")
-    if instance_id is None or instance_id == "":
-        raise RequestError("instanceId is required.", "instanceId")
-    if not isinstance(instance_id, str):
-        raise RequestError("instanceId must be a string.", "instanceId")
+    instance_id = require_string(body.get("instanceId"), "instanceId")
     if not INSTANCE_ID_PATTERN.fullmatch(instance_id):
         raise RequestError("instanceId is not a valid instance id.", "instanceId")
     result = body.get("result")
@@ -170,10 +166,7 @@ def _object(body: Any) -> dict[str, Any]:
 
 
 def _date(value: Any, field: str) -> date:
-    if value is None or value == "":
-        raise RequestError(f"{field} is required.", field)
-    if not isinstance(value, str):
-        raise RequestError(f"{field} must be a string (YYYY-MM-DD).", field)
+    value = require_string(value, field, must_be="a string (YYYY-MM-DD)")
     if not DATE_PATTERN.fullmatch(value):
         raise RequestError(f"{field} must be an ISO date (YYYY-MM-DD).", field)
     try:

@@ -97,13 +97,8 @@ def reserve(order_id: str, sku: str, quantity: int) -> bool:
             "PartitionKey": sku, "RowKey": row_key, "OrderId": order_id, "Quantity": quantity,
             "State": RESERVED, "ReservedAt": utc_now_iso(),
         }
-        try:
-            inventory.submit_transaction([_change_stock(stock, -quantity), ("create", reservation)])
-        except TableTransactionError as error:
-            # 412: the stock row changed since we read it; 409: the same order's other attempt got there first.
-            if error.status_code in (409, 412):
-                raise Changed from error
-            raise
+        # 409: the same order's other attempt created the reservation first.
+        _submit(inventory, [_change_stock(stock, -quantity), ("create", reservation)], lost_to=409)
         return True
 
     return read_modify_write(attempt, lambda: InventoryContentionError(
@@ -124,12 +119,8 @@ def release(order_id: str, sku: str) -> bool:
             raise InventoryError(f"SKU {sku} has a reservation for order {order_id} but no stock row.")
         delete = ("delete", reservation, {"etag": reservation.metadata["etag"],
                                           "match_condition": MatchConditions.IfNotModified})
-        try:
-            inventory.submit_transaction([delete, _change_stock(stock, int(reservation["Quantity"]))])
-        except TableTransactionError as error:
-            if error.status_code in (404, 412):  # 404: another attempt released it meanwhile
-                raise Changed from error
-            raise
+        # 404: another attempt released it meanwhile.
+        _submit(inventory, [delete, _change_stock(stock, int(reservation["Quantity"]))], lost_to=404)
         return True
 
     return read_modify_write(attempt, lambda: InventoryContentionError(
@@ -184,6 +175,17 @@ def _get(inventory: TableClient, partition: str, row: str) -> Any:
         return inventory.get_entity(partition, row)
     except ResourceNotFoundError:
         return None
+
+
+def _submit(inventory: TableClient, operations: list[Any], lost_to: int) -> None:
+    """Run a transaction guarded by the stock row's ETag; `Changed` when it lost a race: 412 (the stock row
+    changed since it was read) or `lost_to` (the reservation row was created or deleted meanwhile)."""
+    try:
+        inventory.submit_transaction(operations)
+    except TableTransactionError as error:
+        if error.status_code in (412, lost_to):
+            raise Changed from error
+        raise
 
 
 def _change_stock(stock: Any, delta: int) -> tuple[str, dict[str, Any], dict[str, Any]]:

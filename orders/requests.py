@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.http import RequestError
-from common.validation import ID_PATTERN, validate_email, validate_identifier
+from common.validation import ID_PATTERN, require_string, validate_email, validate_identifier
 from orders.catalog import Product
 from orders.store import OrderItem
 
@@ -111,11 +111,7 @@ def price_items(items: Sequence[RequestedItem], catalogue: Mapping[str, Product]
 def _validate_item(raw: Any, field: str) -> RequestedItem:
     if not isinstance(raw, dict):
         raise RequestError("Each item must be an object {sku, quantity}.", field)
-    sku = raw.get("sku")
-    if sku is None or sku == "":
-        raise RequestError("sku is required.", f"{field}.sku")
-    if not isinstance(sku, str):
-        raise RequestError("sku must be a string.", f"{field}.sku")
+    sku = require_string(raw.get("sku"), f"{field}.sku", name="sku")
     if not SKU_PATTERN.fullmatch(sku):
         raise RequestError("sku must be 1-64 letters, digits, '_' or '-'.", f"{field}.sku")
     quantity = raw.get("quantity")
