@@ -105,6 +105,8 @@ class DurableSettings:
     max_concurrent_orchestrators: int = 10
     partition_count: int = 4
     overridable_states: str = "NonRunningStates"
+    # AzureStorageDurabilityProviderFactory: 5000 (50 on the Consumption plan, which devhost is not).
+    max_entity_operation_batch_size: int = 5000
 
     @classmethod
     def from_host_json(cls, app_dir: Path) -> DurableSettings:
@@ -121,4 +123,5 @@ class DurableSettings:
             max_concurrent_orchestrators=int(durable.get("maxConcurrentOrchestratorFunctions", 10)),
             partition_count=int(provider.get("partitionCount", 4)),
             overridable_states=str(durable.get("overridableExistingInstanceStates", "NonRunningStates")),
+            max_entity_operation_batch_size=int(durable.get("maxEntityOperationBatchSize", 5000)),
         )

@@ -27,6 +27,16 @@ from typing import Any
 from .app_loader import FunctionIndex
 from .clock import Clock
 from .config import DurableSettings
+from .entities import EntityScheduler
+from .entity_state import (
+    REQUEST_EVENT,
+    InvalidEntityId,
+    is_entity_id,
+    request_message,
+    scheduler_id,
+    state_exists,
+    validate_entity_id,
+)
 from .history import Event, EventType, event, execution_started, format_time, parse_time, to_json
 from .shim import NonDeterminismError, ShimReplay, UnsupportedActionError
 from .store import RUNNING_STATES, TERMINAL_STATES, InstanceQuery, InstanceRecord, InstanceStore, MemoryStore
@@ -149,6 +159,8 @@ class Engine:
         self._workers: list[asyncio.Task[None]] = []
         self.functions: Functions = functions or InProcessFunctions(
             index, settings.max_concurrent_activities, settings.max_concurrent_orchestrators)
+        self._entity_names = frozenset(name.lower() for name, fn in index.entities.items() if not index.is_disabled(fn))
+        self.entities = EntityScheduler(self)
 
     # -- lifecycle -------------------------------------------------------------
 
@@ -185,6 +197,9 @@ class Engine:
                 f"The function '{name}' doesn't exist, is disabled, or is not an orchestrator function."
             )
         instance_id = instance_id if instance_id is not None else uuid.uuid4().hex
+        if is_entity_id(instance_id):
+            # DurableClient.StartNewAsync: ArgumentException(nameof(instanceId), message), arguments swapped.
+            raise InvalidRequest("instanceId (Parameter 'Orchestration instance ids must not start with @.')")
         validate_instance_id(instance_id)
         existing = await self.store.get(instance_id, history=False)
         if existing and existing.runtime_status in RUNNING_STATES and self.settings.overridable_states != "AnyState":
@@ -197,6 +212,50 @@ class Engine:
         await self._require_active(instance_id)
         await self.transport.send([Message(instance_id, event(EventType.EventRaised, self.clock.now(), Name=name,
                                                               Input=input_json))])
+
+    # -- entities (DurableClient's entity operations, as the HTTP API and the test API call them) --
+
+    def _entity_target(self, name: str, key: str) -> str:
+        """The scheduler id of an entity this app defines (ThrowIfFunctionDoesNotExist and EntityId's checks:
+        ArgumentException, so HTTP 400)."""
+        try:
+            validate_entity_id(name, key)
+        except InvalidEntityId as exc:
+            raise InvalidRequest(str(exc)) from exc
+        if name.lower() not in self._entity_names:
+            raise InvalidRequest(f"The function '{name}' doesn't exist, is disabled, or is not an entity function.")
+        return scheduler_id(name, key)
+
+    async def signal_entity(self, name: str, key: str, operation: str, input_json: str | None) -> None:
+        """DurableClient.SignalEntityAsync: a RequestMessage without parent (the sorter passes it through),
+        sent as event "op"; the entity's instance starts with its first message."""
+        target = self._entity_target(name, key)
+        message = request_message(operation, input_json, str(uuid.uuid4()), signal=True)
+        await self.transport.send([Message(target, event(EventType.EventRaised, self.clock.now(), Name=REQUEST_EVENT,
+                                                         Input=to_json(message)))])
+
+    async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
+        """DurableClient.ReadEntityStateAsync on its native path: (exists, state JSON text)."""
+        record = await self.store.get(self._entity_target(name, key), history=False)
+        return state_exists(record.input if record else None)
+
+    async def query_entities(
+        self, name: str | None, include_state: bool, last_from: datetime | None, last_to: datetime | None,
+    ) -> list[tuple[InstanceRecord, str | None]]:
+        """EntityTrackingStoreQueries.QueryEntitiesAsync without transient entities: rows whose custom status
+        names `entityExists` (with state: whose scheduler state holds one), as (row, state JSON text)."""
+        prefix = scheduler_id(name, "") if name else "@"
+        records = await self.store.query(InstanceQuery(created_from=last_from, created_to=last_to,
+                                                       instance_id_prefix=prefix))
+        found = []
+        for record in records:
+            if include_state:
+                exists, state = state_exists(record.input)
+                if exists:
+                    found.append((record, state))
+            elif "entityExists" in (record.custom_status or ""):
+                found.append((record, None))
+        return found
 
     async def terminate(self, instance_id: str, reason: str | None) -> None:
         await self._require_active(instance_id)
@@ -455,6 +514,8 @@ class Engine:
 
     async def _run_episode(self, instance_id: str, batch: list[Delivery]) -> list[Delivery]:
         """Apply a batch of messages; returns the deliveries that may now be deleted."""
+        if is_entity_id(instance_id):
+            return await self.entities.run(instance_id, batch)  # EntityMiddleware, not the orchestration path
         record = await self.store.get(instance_id)
         kept = await self._dedupe_starts(record, batch)
         record = await self._accept_start(record, [d.message for d in kept])
@@ -698,6 +759,7 @@ class Engine:
             decision = ShimReplay(
                 state.get("actions") or [], record.execution_id,
                 activities=self._activity_names, orchestrators=self._orchestrator_names,
+                entities=self._entity_names, instance_id=record.instance_id,
             ).run(history)
         except (NonDeterminismError, UnsupportedActionError) as exc:
             episode.failure = str(exc)
@@ -790,6 +852,11 @@ class Engine:
                 outbox.timers.append((fire_at, Message(record.instance_id, fired, record.execution_id)))
             elif kind == EventType.SubOrchestrationInstanceCreated:
                 outbox.control.append(self._child_start(record, item, parse_time(item["Timestamp"])))
+            elif kind == EventType.EventSent:
+                # TaskOrchestrationDispatcher.ProcessSendEventDecision: an EventRaised to the target instance.
+                raised = event(EventType.EventRaised, parse_time(item["Timestamp"]), Name=item.get("Name"),
+                               Input=item.get("Input"))
+                outbox.control.append(Message(item["InstanceId"], raised))
 
     def _child_start(self, parent: InstanceRecord, created: Event, now: datetime) -> Message:
         parent_info = {

@@ -107,6 +107,21 @@ def invoke_orchestrator(fn: Function, payload: dict[str, Any]) -> OrchestratorRe
     return OrchestratorReply(parse_reply(reply), None)
 
 
+def invoke_entity(fn: Function, context_json: str) -> str:
+    """Run one batch of an entity function (synchronously, like an orchestrator episode): the trigger value goes
+    through the worker's EnitityTriggerConverter, the SDK's reply is the EntityState JSON text. Operation errors
+    are in that reply; anything raised here is the invocation's failure."""
+    from azure.functions.durable_functions import EnitityTriggerConverter
+
+    context = EnitityTriggerConverter.decode(meta.Datum(type="string", value=context_json), trigger_metadata=None)
+    try:
+        reply = _callable(fn)(**{fn.trigger["name"]: context})
+    except Exception as exc:
+        raise FunctionFailed.from_exception(exc) from exc
+    value = EnitityTriggerConverter.encode(reply, expected_type=None).value
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def exception_message(exc: BaseException) -> str:
     """An exception as the worker library reports it in RpcException.message: `<Type>: <message>`."""
     return f"{type(exc).__name__}: {exc}"

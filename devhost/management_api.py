@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +18,8 @@ from aiohttp import web
 
 from .client_binding import RPC_PATH, WEBHOOK_PATH, management_urls
 from .engine import Engine, InstanceExists, InstanceGone, InstanceNotFound, InvalidOperation, InvalidRequest
-from .history import EventType, parse_json_or_text, parse_time
+from .entity_state import parse_scheduler_id, ticks, ticks_json
+from .history import EventType, parse_json_or_text, parse_time, to_json
 from .store import InstanceQuery, InstanceRecord
 
 PAGE_SIZE = 100
@@ -153,7 +155,13 @@ class ManagementApi:
                 web.post(prefix + "/instances/{instance_id}/resume", self.resume),
                 web.post(prefix + "/instances/{instance_id}/restart", self.restart),
                 web.post(prefix + "/instances/{instance_id}/rewind", self.unsupported),
-                web.route("*", prefix + "/entities/{tail:.*}", self.unsupported),
+                web.get(prefix + "/entities", self.list_entities),
+                web.get(prefix + "/entities/", self.list_entities),
+                web.get(prefix + "/entities/{name}", self.list_entities),
+                web.get(prefix + "/entities/{name}/{key}", self.read_entity),
+                web.post(prefix + "/entities/{name}/{key}", self.signal_entity),
+                web.delete(prefix + "/entities/{name}/{key}", self.signal_entity),
+                web.route("*", prefix + "/entities/{tail:.*}", self.not_found),  # other methods: 404, not 405
             ]
         return table
 
@@ -254,21 +262,8 @@ class ManagementApi:
         """HandleGetStatusRequestAsync over a filter: bad values are ignored, never a 400; showInput
         defaults to true; pages of 100 with the x-ms-continuation-token header."""
         records = await self.engine.query(self._filter(request, lenient=True))
-        try:
-            top = int(request.query.get("top") or PAGE_SIZE)
-        except ValueError:
-            top = PAGE_SIZE
-        token = request.headers.get("x-ms-continuation-token")
-        try:
-            start = max(0, int(base64.b64decode(token, validate=True).decode())) if token else 0
-        except (ValueError, UnicodeDecodeError):
-            return _error(400, "The continuation token is not valid.")
-        page = records[start : start + max(1, top)]
-        headers = {}
-        if start + len(page) < len(records):
-            headers["x-ms-continuation-token"] = base64.b64encode(str(start + len(page)).encode()).decode()
         show_input = _flag(request, "showInput", True)
-        return _json(200, [status_body(r, show_input=show_input) for r in page], headers)
+        return _paged(request, records, lambda r: status_body(r, show_input=show_input))
 
     async def purge(self, request: web.Request) -> web.Response:
         """HandleDeleteHistoryByIdRequestAsync (with the status check of extension PR #3311): 404 for an
@@ -356,5 +351,91 @@ class ManagementApi:
             return _error(400, ARGUMENTS_INCORRECT, str(exc))
         return await self._wait_or_check_status(request, new_id)
 
+    async def not_found(self, request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
     async def unsupported(self, request: web.Request) -> web.Response:
-        return _error(501, "This operation (rewind / entities) is not supported by the local host (devhost).")
+        return _error(501, "This operation (rewind) is not supported by the local host (devhost).")
+
+    # -- entities (HttpApiHandler's entities/{entityName?}/{entityKey?} route) --
+
+    @staticmethod
+    def _entity_key(request: web.Request) -> str:
+        """The key of the route; "$" stands for the empty key, which a URL segment cannot hold."""
+        key = request.match_info["key"]
+        return "" if key == "$" else key
+
+    async def read_entity(self, request: web.Request) -> web.Response:
+        """HandleGetEntityRequestAsync: 404 with no body when the entity does not exist, else 200 with its state."""
+        try:
+            exists, state = await self.engine.read_entity(request.match_info["name"], self._entity_key(request))
+        except InvalidRequest as exc:
+            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        if not exists:
+            return web.Response(status=404)
+        return web.Response(status=200, text=state or "null", content_type="application/json")
+
+    async def signal_entity(self, request: web.Request) -> web.Response:
+        """HandlePostEntityOperationRequestAsync: POST signals `op` (missing: ""), DELETE signals "delete". No body
+        (or Content-Length 0): no input; application/json: the parsed body (400 if it does not parse); any other
+        content: the text as a JSON string. 202 with no body."""
+        operation = "delete" if request.method == "DELETE" else request.query.get("op", "")
+        text = await request.text()
+        input_json: str | None = None
+        if text:
+            if (request.content_type or "").lower() == "application/json":
+                try:
+                    input_json = to_json(json.loads(text))
+                except ValueError as exc:
+                    return _error(400, f"Could not parse JSON content: {exc}")
+            else:
+                input_json = to_json(text)
+        try:
+            await self.engine.signal_entity(request.match_info["name"], self._entity_key(request), operation,
+                                            input_json)
+        except InvalidRequest as exc:
+            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        return web.Response(status=202)
+
+    async def list_entities(self, request: web.Request) -> web.Response:
+        """HandleListEntitiesRequestAsync on the native query: entities that exist, optionally of one name,
+        last operated on between lastOperationTimeFrom and lastOperationTimeTo (default: now), with their state
+        when fetchState=true; pages of `top` (100) with the x-ms-continuation-token header."""
+        try:
+            last_from = self._time_filter(request, "lastOperationTimeFrom", lenient=False)
+            last_to = self._time_filter(request, "lastOperationTimeTo", lenient=False) or self.engine.clock.now()
+        except ValueError as exc:
+            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        fetch_state = _flag(request, "fetchState")
+        found = await self.engine.query_entities(request.match_info.get("name"), fetch_state, last_from, last_to)
+
+        def entry(item: tuple[InstanceRecord, str | None]) -> dict[str, Any]:
+            record, state = item
+            name, key = parse_scheduler_id(record.instance_id)
+            return {"entityId": {"name": name, "key": key},
+                    "lastOperationTime": ticks_json(ticks(record.last_updated_time)),
+                    "state": parse_json_or_text(state) if fetch_state else None}
+
+        return _paged(request, found, entry, always_token=True)
+
+
+def _paged(request: web.Request, items: list[Any], render: Callable[[Any], Any], *,
+           always_token: bool = False) -> web.Response:
+    """One page of `items` (`top`, default 100) from the x-ms-continuation-token offset; the header carries the
+    next page's token (an empty one at the end when `always_token`, as the entity list answers)."""
+    try:
+        top = int(request.query.get("top") or PAGE_SIZE)
+    except ValueError:
+        top = PAGE_SIZE
+    token = request.headers.get("x-ms-continuation-token")
+    try:
+        start = max(0, int(base64.b64decode(token, validate=True).decode())) if token else 0
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "The continuation token is not valid.")
+    page = items[start : start + max(1, top)]
+    headers = {}
+    if start + len(page) < len(items):
+        headers["x-ms-continuation-token"] = base64.b64encode(str(start + len(page)).encode()).decode()
+    elif always_token:
+        headers["x-ms-continuation-token"] = ""
+    return _json(200, [render(item) for item in page], headers)

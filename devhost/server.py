@@ -131,7 +131,7 @@ class LocalHost:
         durable_kinds = (
             ("orchestrationTrigger", self.index.orchestrators),
             ("activityTrigger", self.index.activities),
-            ("entityTrigger (not supported by devhost)", self.index.entities),
+            ("entityTrigger", self.index.entities),
         )
         for kind, names in durable_kinds:
             for name in sorted(names):

@@ -18,7 +18,15 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from .history import Event, EventType, event, parse_time
+from .entity_state import (
+    REQUEST_EVENT,
+    InvalidEntityId,
+    MessageSorter,
+    parse_scheduler_id,
+    request_guid,
+    request_message,
+)
+from .history import Event, EventType, event, parse_time, to_json
 
 
 class ActionType(IntEnum):
@@ -40,9 +48,7 @@ class ActionType(IntEnum):
 
 
 UNSUPPORTED = {
-    ActionType.CallEntity: "Durable entities",
-    ActionType.SignalEntity: "Durable entities",
-    ActionType.ScheduledSignalEntity: "Durable entities",
+    ActionType.ScheduledSignalEntity: "Scheduled entity signals",  # the Python SDK never sends this action
     ActionType.CallHttp: "call_http (durable HTTP)",
 }
 
@@ -64,7 +70,7 @@ class UnsupportedActionError(Exception):
 
 @dataclass(eq=False)
 class _Task:
-    kind: str  # activity | suborchestration | timer | event | all | any | retry | done
+    kind: str  # activity | suborchestration | timer | event | entity | all | any | retry | done
     parent: _Task | None = None
     children: list[_Task] = field(default_factory=list)
     seq: int | None = None
@@ -103,10 +109,18 @@ class ShimReplay:
         *,
         activities: frozenset[str] | set[str],
         orchestrators: frozenset[str] | set[str],
+        entities: frozenset[str] | set[str] = frozenset(),
+        instance_id: str = "",
     ):
+        """`entities`: the app's entity names, lower-cased (the extension's lookup ignores case)."""
         self._actions = actions
-        self._known = {"activity": activities, "suborchestration": orchestrators}
+        self._known = {"activity": activities, "suborchestration": orchestrators,
+                       "entity": {name.lower() for name in entities}}
         self._execution_id = execution_id
+        self._instance_id = instance_id
+        self._guid_counter = 0  # DurableOrchestrationContext.newGuidCounter
+        self._sorter = MessageSorter()  # the orchestration's sending side: rebuilt by every replay, never stored
+        self._entity_calls: dict[int, _Task] = {}  # sequence number -> call waiting for its response
         self._next_action = 0
         self._current: _Task | None = None
         self._seq = 0
@@ -142,7 +156,8 @@ class ShimReplay:
             self._now = parse_time(item["Timestamp"])
         elif kind == EventType.ExecutionStarted:
             self._advance()
-        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated):
+        elif kind in (EventType.TaskScheduled, EventType.SubOrchestrationInstanceCreated, EventType.TimerCreated,
+                      EventType.EventSent):
             self._confirm(item)
         elif kind in (EventType.TaskCompleted, EventType.SubOrchestrationInstanceCompleted):
             self._complete(item.get("TaskScheduledId"), failed=False)
@@ -171,6 +186,22 @@ class ShimReplay:
                 f"'{item.get('Name')}' with EventId {seq}, but the replayed orchestrator scheduled "
                 f"{EventType(expected['EventType']).name} '{expected.get('Name')}'."
             )
+        call = self._entity_calls.get(seq)
+        if call is not None:
+            self._rekey(call, item)
+
+    def _rekey(self, call: _Task, sent: Event) -> None:
+        """The response is named by the request id recorded in history, as the SDK matches it
+        (TaskOrchestrationExecutor re-keys a CallEntityAction by EventSent.Input["id"])."""
+        recorded = json.loads(sent.get("Input") or "{}").get("id")
+        if not recorded or recorded == call.name or call.done:
+            return
+        waiters = self._waiters.get(call.name or "")
+        if waiters and call in waiters:
+            waiters.remove(call)
+        call.name = recorded
+        if self._await_event(call).done:
+            self._finish(call, failed=False)
 
     def _complete(self, seq: int | None, *, failed: bool) -> None:
         task = self._by_seq.get(seq) if seq is not None else None
@@ -212,6 +243,8 @@ class ShimReplay:
             wrapper.name = inner
             wrapper.children.append(self._schedule(inner, action, wrapper))
             return wrapper
+        if kind in (ActionType.CallEntity, ActionType.SignalEntity):
+            return self._entity_request(action, parent, signal=kind == ActionType.SignalEntity)
         if kind == ActionType.CreateTimer:
             timer = self._timer(parse_time(action["fireAt"]), parent)
             if action.get("isCanceled"):
@@ -220,13 +253,7 @@ class ShimReplay:
             return timer
         if kind == ActionType.WaitForExternalEvent:
             name = action.get("externalEventName") or ""
-            waiter = _Task("event", parent=parent, name=name)
-            if self._buffered.get(name):
-                self._buffered[name] -= 1
-                waiter.done = True
-            else:
-                self._waiters[name].append(waiter)
-            return waiter
+            return self._await_event(_Task("event", parent=parent, name=name))
         if kind == ActionType.ContinueAsNew:
             self._continue_as_new = {"input": _as_object_input(action.get("input"))}
             return _Task("done", parent=parent, done=True)
@@ -246,6 +273,49 @@ class ShimReplay:
         and goes on with the next action; no failure reaches history, so the SDK waits for it for good."""
         self._unknown.append(action.get("functionName") or "")
         return _Task(kind, parent=parent, name=action.get("functionName"), done=True, failed=True)
+
+    def _entity_request(self, action: dict[str, Any], parent: _Task | None, *, signal: bool) -> _Task:
+        """OutOfProcOrchestrationShim's CallEntity / SignalEntity, i.e. DurableOrchestrationContext.
+        CallDurableTaskFunctionAsync for an entity: an unknown entity faults the task before anything is sent
+        (ThrowIfFunctionDoesNotExist); otherwise a RequestMessage with a deterministic id (NewGuid, no sequence
+        number), labelled by the message sorter and sent as event "op" (SendEvent: one sequence number). The
+        action's input, JSON text already, is serialized once more (RequestMessage.SetInput). A call then
+        waits for the event named by the request id (WaitForEntityResponse); a signal is done at once."""
+        target = action.get("instanceId") or ""
+        try:
+            name, _ = parse_scheduler_id(target)
+        except InvalidEntityId:
+            name = ""
+        if name.lower() not in self._known["entity"]:
+            self._unknown.append(name or target)
+            return _Task("entity", parent=parent, name=name, done=True, failed=True)
+        assert self._now is not None
+        request_id = request_guid(self._instance_id, self._now, self._guid_counter)
+        self._guid_counter += 1
+        input_value = action.get("input")
+        message = request_message(
+            action.get("operation"), None if input_value is None else json.dumps(input_value), request_id,
+            signal=signal, parent=self._instance_id, parent_execution=self._execution_id, typed=True,
+        )
+        self._sorter.label_outgoing(message, target, self._now)
+        seq = self._take_seq()
+        self._unconfirmed[seq] = event(EventType.EventSent, self._now, seq, InstanceId=target, Name=REQUEST_EVENT,
+                                       Input=to_json(message))
+        if signal:
+            return _Task("done", parent=parent, seq=seq, done=True)
+        call = _Task("entity", parent=parent, seq=seq, name=request_id)
+        self._entity_calls[seq] = call
+        return self._await_event(call)
+
+    def _await_event(self, waiter: _Task) -> _Task:
+        """A task completed by the event named `waiter.name`: at once by one that came before, else when it comes."""
+        name = waiter.name or ""
+        if self._buffered.get(name):
+            self._buffered[name] -= 1
+            waiter.done = True
+        else:
+            self._waiters[name].append(waiter)
+        return waiter
 
     def _schedule(self, kind: str, action: dict[str, Any], parent: _Task | None) -> _Task:
         seq = self._take_seq()

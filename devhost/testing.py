@@ -121,6 +121,17 @@ class LocalDurableHost:
         """Raise an event as `DurableOrchestrationClient.raise_event` would (double-encoded, SDK #295)."""
         await self.engine.raise_event(instance_id, name, json.dumps(json.dumps(data)))
 
+    async def signal_entity(self, name: str, key: str, operation: str, input_value: Any = None) -> None:
+        """Signal an entity as `DurableOrchestrationClient.signal_entity` does: the input JSON-encoded twice,
+        and a falsy input (None, 0, "", [], {}) not sent at all (the SDK's `if input` test)."""
+        input_json = json.dumps(json.dumps(input_value)) if input_value else None
+        await self.engine.signal_entity(name, key, operation, input_json)
+
+    async def entity_state(self, name: str, key: str) -> tuple[bool, Any]:
+        """(exists, state) as `DurableOrchestrationClient.read_entity_state` reads them."""
+        exists, state = await self.engine.read_entity(name, key)
+        return exists, parse_json_or_text(state)
+
     async def wait(self, instance_id: str, timeout: float | None = 30.0, *,
                    skip_time: bool | None = None) -> InstanceRecord:
         """Wait for the instance to finish and return its record; TimeoutError after `timeout` seconds.

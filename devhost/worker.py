@@ -25,6 +25,7 @@ from .invoker import (
     OrchestratorReply,
     TimerCall,
     invoke_activity,
+    invoke_entity,
     invoke_http,
     invoke_orchestrator,
     invoke_timer,
@@ -42,6 +43,11 @@ class Functions(Protocol):
 
     async def orchestrator(self, name: str, payload: dict[str, Any]) -> tuple[OrchestratorReply, float]:
         """One episode; returns the SDK's reply and the seconds the episode took."""
+        ...
+
+    async def entity(self, name: str, context_json: str) -> str:
+        """One batch of an entity function (`name` is its function name); returns the SDK's EntityState JSON
+        and raises FunctionFailed if the invocation failed."""
         ...
 
     async def http(self, fn: Function, call: HttpCall, invocation_id: str) -> HttpReply:
@@ -88,6 +94,17 @@ class InProcessFunctions:
                 self._orchestrator_pool, _timed_invoke, fn, payload)
             invocation.failed = reply.error is not None
         return reply, cpu
+
+    async def entity(self, name: str, context_json: str) -> str:
+        fn = self.index.named(name)
+        assert fn is not None
+        with executing(fn.name, REASON_DURABLE) as invocation:
+            try:
+                return await asyncio.get_running_loop().run_in_executor(
+                    self._orchestrator_pool, invoke_entity, fn, context_json)
+            except Exception:
+                invocation.failed = True
+                raise
 
     async def http(self, fn: Function, call: HttpCall, invocation_id: str) -> HttpReply:
         return await invoke_http(fn, call, self._trigger_pool, invocation_id)

@@ -256,11 +256,14 @@ def _add_inspect(commands: _Subcommands, options: _SharedOptions) -> None:
     inspect = _command(
         commands, "inspect", "read the task hub's tables directly: instances, or one instance's timeline",
         [options.app, options.storage, options.output], cmd_inspect,
-        description="Without INSTANCE_ID: the {hub}Instances table. With it: the instance's timeline from "
-                    "{hub}History (activities with durations, retries, failures, timers, sub-orchestrations), "
-                    "and with --png a Gantt-like picture. Works on tables written by the Durable extension "
-                    "in Azure and by the local host.")
-    inspect.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?")
+        description="Without INSTANCE_ID: the {hub}Instances table (entities, ids @name@key, marked as such). "
+                    "With it: the instance's timeline from {hub}History (activities with durations, retries, "
+                    "failures, timers, sub-orchestrations, entity calls and signals), and with --png a "
+                    "Gantt-like picture; for an entity (@name@key): whether it exists, its state, queued "
+                    "operations and lock. Works on tables written by the Durable extension in Azure and by the "
+                    "local host.")
+    inspect.add_argument("instance_id", metavar="INSTANCE_ID", nargs="?",
+                         help="an orchestration's instance id, or an entity's @name@key")
     inspect.add_argument("--hub", help="task hub name (default: TASKHUB_NAME, else host.json's hubName)")
     inspect.add_argument("--png", type=Path, metavar="FILE", help="draw the timeline into a PNG file")
     inspect.add_argument("--depth", type=int, default=2,
@@ -817,23 +820,53 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     with TaskHub(target, hub) as taskhub:
         if not args.instance_id:
             return _inspect_instances(args, taskhub)
+        from dfctl.entities import entity_id
+
+        if entity_id(args.instance_id) is not None:
+            return _inspect_entity(args, taskhub)
         return _inspect_instance(args, taskhub)
 
 
 def _inspect_instances(args: argparse.Namespace, taskhub: Any) -> int:
+    """The Instances table; an entity's row (`@name@key`) says so: `entity` in --json, its status in the table."""
+    from dfctl.entities import list_json
     from dfctl.render import instances_table
 
     found = taskhub.instances(statuses=_statuses(args.status) or None, prefix=args.prefix,
                               created_from=parse_moment(args.created_from),
                               created_to=parse_moment(args.created_to), top=args.top or None)
+    entities = {i.instance_id: list_json(i) for i in found}
     if args.json:
         _print_json([{"instanceId": i.instance_id, "name": i.name, "runtimeStatus": i.runtime_status,
                       "createdTime": iso(i.created), "lastUpdatedTime": iso(i.last_updated),
-                      "completedTime": iso(i.completed), "customStatus": i.custom_status} for i in found])
+                      "completedTime": iso(i.completed), "customStatus": i.custom_status}
+                     | ({"entity": entities[i.instance_id]} if entities[i.instance_id] else {}) for i in found])
         return errors.OK
     out = _console(args)
     out.print(instances_table(found, taskhub.hub))
-    out.print(f"{len(found)} instance(s) shown, newest first, from {taskhub.target.description}")
+    count = sum(1 for e in entities.values() if e)
+    out.print(f"{len(found)} instance(s) shown, newest first, from {taskhub.target.description}"
+              + (f"; {count} of them entities (dfctl inspect @name@key shows one)" if count else ""))
+    return errors.OK
+
+
+def _inspect_entity(args: argparse.Namespace, taskhub: Any) -> int:
+    """An entity (`@name@key`) has no timeline worth showing (each batch of operations replaces its history):
+    its name, key, whether it exists, its state, queue and lock, from its Instances row. An entity without a
+    row was never used: it does not exist, as the Durable client's read_entity_state says too."""
+    from dfctl.entities import EntityView
+    from dfctl.render import entity_lines
+
+    if args.png:
+        raise CliError(f"{args.instance_id} is an entity: it has no timeline to draw (--png is for "
+                       f"orchestrations).", errors.USAGE)
+    view = EntityView.from_row(args.instance_id, taskhub.instance(args.instance_id))
+    if args.json:
+        _print_json(view.to_json())
+        return errors.OK
+    out = _console(args)
+    for line in entity_lines(view, taskhub.hub):
+        out.print(line)
     return errors.OK
 
 

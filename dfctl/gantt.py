@@ -1,4 +1,5 @@
-"""A Gantt-like PNG of one instance: its activities (one lane per name) and one lane per sub-orchestration.
+"""A Gantt-like PNG of one instance: its activities (one lane per name), its entity calls (one lane per
+entity) and one lane per sub-orchestration.
 
 Rendered with matplotlib's Agg backend through `Figure` (no pyplot, no display needed). All bars of
 one colour are one PolyCollection, so a 1,000-file batch (20 chunk lanes, 1,000+ bars) draws in well
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from dfctl.timeline import ACTIVITY, RETRY_TIMER, SUB_ORCHESTRATION, TIMER, Span, Timeline
+from dfctl.timeline import ACTIVITY, ENTITY_CALL, RETRY_TIMER, SUB_ORCHESTRATION, TIMER, Span, Timeline
 
 COLOURS = {
     "Completed": "#43a047", "Failed": "#e53935", "Running": "#fb8c00", RETRY_TIMER: "#9e9e9e",
@@ -70,6 +71,14 @@ def render_png(timeline: Timeline, path: Path) -> int:
         labels.append("durable timers")
         for span in timers:
             bar(COLOURS[TIMER], span.start, span.end or span.fire_at, lane - 0.3, lane + 0.3)
+    entity_lanes: dict[str, int] = {}
+    for span in timeline.of_kind(ENTITY_CALL):  # one lane per entity, in the order they were first called
+        entity = span.instance_id or "?"
+        if entity not in entity_lanes:
+            entity_lanes[entity] = len(labels)
+            labels.append(f"{entity} (entity)")
+        lane = entity_lanes[entity]
+        bar(_colour(span), span.start, span.end, lane - 0.3, lane + 0.3)
     for span in timeline.spans:
         if span.kind != SUB_ORCHESTRATION:
             continue

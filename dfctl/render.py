@@ -13,8 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dfctl.entities import EntityStatus, EntityView, compact, entity_id, queued_operation
 from dfctl.taskhub import Instance
-from dfctl.timeline import ACTIVITY, RETRY_TIMER, SUB_ORCHESTRATION, Mark, Span, Timeline
+from dfctl.timeline import ACTIVITY, ENTITY_CALL, RETRY_TIMER, SUB_ORCHESTRATION, Mark, Span, Timeline
 
 STATUS_STYLE = {"Completed": "green", "Failed": "red", "Terminated": "magenta", "Running": "cyan",
                 "Pending": "cyan", "Suspended": "yellow", "Fired": "dim", "ContinuedAsNew": "blue"}
@@ -133,11 +134,46 @@ def instances_table(instances: list[Instance], hub: str) -> Table:
     for column in ("instance id", "name", "status", "created", "last updated", "duration", "step / custom status"):
         table.add_column(column, overflow="fold")
     for item in instances:
+        entity = entity_id(item.instance_id)
+        if entity is not None:  # an entity's row: always Running; its custom status is the entity status
+            table.add_row(esc(item.instance_id), esc(f"entity {entity[0]}@{entity[1]}"), styled(item.runtime_status),
+                          when(item.created), when(item.last_updated), "-",
+                          esc(EntityStatus.from_custom_status(item.custom_status).describe()))
+            continue
         ended = item.completed or item.last_updated
         took = ended - item.created if item.finished and item.created and ended else None
         table.add_row(esc(item.instance_id), esc(item.name), styled(item.runtime_status), when(item.created),
                       when(item.last_updated), duration(took), esc(step_of(item.custom_status)))
     return table
+
+
+def entity_lines(view: EntityView, hub: str) -> list[str]:
+    """`dfctl inspect @name@key`: the entity's name, key, whether it exists, its state, queue and lock."""
+    lines = [
+        f"entity      {esc(view.name)}@{esc(view.key)}",
+        f"name        {esc(view.name)}",
+        f"key         {esc(view.key)}",
+        f"instance    {esc(view.instance_id)}",
+        f"exists      {'yes' if view.exists else 'no'}"
+        + ("" if view.found else f" (no row in {esc(hub)}Instances: never used)"),
+        f"queued      {view.queue_size} operation(s)",
+        f"locked by   {esc(view.locked_by) if view.locked_by else '-'}",
+        f"last op     {when(view.last_operation)}",
+    ]
+    if not view.state_known:
+        lines.append("state       (the scheduler state could not be read)")
+    elif view.exists:
+        text = json.dumps(view.state, indent=2, ensure_ascii=False)
+        first, *rest = text.splitlines()
+        lines.append(f"state       {esc(first)}")
+        lines += [f"            {esc(line)}" for line in rest]
+    for message in view.queue:
+        queued = queued_operation(message)
+        shown = compact(message.get("input"))
+        lines.append(f"  queued    {esc(queued['operation'])} ({'signal' if queued['signal'] else 'call'})"
+                     + (f" from {esc(queued['parent'])}" if queued["parent"] else "")
+                     + (f", input {esc(shown)}" if shown is not None else ""))
+    return lines
 
 
 def timeline_header(timeline: Timeline, row: Instance | None) -> list[str]:
@@ -156,6 +192,12 @@ def timeline_header(timeline: Timeline, row: Instance | None) -> list[str]:
         + f", {summary['failed']} failed, {summary['retries']} retries"
         + (f", {summary['running']} running" if summary["running"] else ""),
     ]
+    entities = timeline.entity_summary()
+    if entities["calls"] or entities["signals"]:
+        lines.append(f"entities    {entities['calls']} calls, {entities['failed']} failed"
+                     + (f", {entities['running']} waiting" if entities["running"] else "")
+                     + f", {entities['signals']} signals, to {entities['entities']} "
+                     + ("entity" if entities["entities"] == 1 else "entities"))
     if row is not None and row.custom_status:
         lines.append(f"custom      {esc(short_json(row.custom_status, 300))}")
     if row is not None and row.output:
@@ -184,12 +226,26 @@ def timeline_table(timeline: Timeline, max_rows: int = 200) -> tuple[Table, int]
             child = timeline.children.get(item.instance_id or "")
             detail = esc(item.instance_id) + (f": {_child_summary(child)}" if child else "") + (
                 f"; {esc(item.reason)}" if item.reason else "")
+        elif item.kind == ENTITY_CALL:
+            detail = _entity_call_detail(item)
         elif item.kind in (RETRY_TIMER, "timer") and item.fire_at and item.start:
             detail = f"fires at +{duration(item.fire_at - origin)}" if origin else ""
         attempt = str(item.attempt) + (" (retry)" if item.retry else "") if item.kind in (
             ACTIVITY, SUB_ORCHESTRATION) else ""
         table.add_row(at, item.kind, esc(item.name), attempt, duration(item.duration), styled(item.outcome), detail)
     return table, len(items) - len(shown)
+
+
+def _entity_call_detail(call: Span) -> str:
+    """The entity, the call's input, and its result or why it failed."""
+    shown_input = compact(call.input)
+    text = esc(call.instance_id) + (f" input {esc(shown_input)}" if shown_input is not None else "")
+    if call.failed:
+        return text + f": {esc(call.reason)}"
+    if call.outcome == "Completed":
+        result = compact(call.result)
+        return text + f" → {esc(result) if result is not None else 'null'}"
+    return text
 
 
 def _child_summary(child: Timeline) -> str:

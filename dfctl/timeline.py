@@ -9,6 +9,9 @@
 * Retries: a call of the same activity (same name and input) scheduled again after a failed
   attempt is attempt 2, 3, ...; it is a retry when a timer was created between the failure and
   the new attempt (how `call_activity_with_retry` waits), and that timer is shown as a retry timer.
+* Entities: an `EventSent` named "op" to an entity (`@name@key`) carries a request message. A call
+  (`call_entity`) runs until the `EventRaised` named by the request's id brings the response (failed when
+  it has an `exceptionType`); a signal (`signal_entity`) is a moment.
 """
 
 from __future__ import annotations
@@ -18,17 +21,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from dfctl.entities import EntityRequest, compact, response_of, value_of
 from dfctl.taskhub import HistoryEvent, Instance
 
 ACTIVITY = "activity"
 SUB_ORCHESTRATION = "sub-orchestration"
 TIMER = "timer"
 RETRY_TIMER = "retry timer"
+ENTITY_CALL = "entity call"
+ENTITY_SIGNAL = "entity signal"  # a Mark's kind
 
 
 @dataclass
 class Span:
-    """Something that took time: an activity attempt, a sub-orchestration or a timer."""
+    """Something that took time: an activity attempt, a sub-orchestration, a timer or an entity call."""
 
     kind: str
     name: str
@@ -40,11 +46,12 @@ class Span:
     outcome: str = "Running"  # Completed, Failed, Fired; Running while no result is recorded
     attempt: int = 1
     retry: bool = False  # scheduled again after a failure and a retry timer
-    instance_id: str | None = None  # sub-orchestrations
+    instance_id: str | None = None  # sub-orchestrations; the entity of an entity call
     reason: str | None = None
     fire_at: datetime | None = None
     input: str | None = None
     key: tuple[str, str | None] | None = None
+    result: str | None = None  # an entity call's result (JSON text)
 
     @property
     def duration(self) -> timedelta | None:
@@ -63,6 +70,7 @@ class Mark:
     time: datetime | None
     sequence: int
     text: str
+    target: str | None = None  # an entity signal's entity
 
 
 @dataclass
@@ -93,6 +101,16 @@ class Timeline:
         for child in self.children.values():
             found += child.all_activities()
         return found
+
+    def entity_summary(self) -> dict[str, int]:
+        """This instance's requests to entities: calls (failed, waiting), signals, and how many entities."""
+        calls = self.of_kind(ENTITY_CALL)
+        signals = [m for m in self.marks if m.kind == ENTITY_SIGNAL]
+        return {
+            "calls": len(calls), "failed": sum(1 for s in calls if s.failed),
+            "running": sum(1 for s in calls if s.outcome == "Running"), "signals": len(signals),
+            "entities": len({s.instance_id for s in calls} | {m.target for m in signals}),
+        }
 
     def summary(self) -> dict[str, int]:
         activities = self.all_activities()
@@ -145,9 +163,10 @@ class _HistoryWalk:
     open_timers: dict[int, Span] = field(default_factory=dict)
     attempts: dict[tuple[str, str | None], list[Span]] = field(default_factory=dict)
     unclaimed_timers: list[Span] = field(default_factory=list)  # timers not yet known as a retry's wait
+    open_entity_calls: dict[str, Span] = field(default_factory=dict)  # by request id (the response's name)
 
-    def add_mark(self, kind: str, event: HistoryEvent, text: str) -> None:
-        self.timeline.marks.append(Mark(kind, event.time, event.sequence, text))
+    def add_mark(self, kind: str, event: HistoryEvent, text: str, target: str | None = None) -> None:
+        self.timeline.marks.append(Mark(kind, event.time, event.sequence, text, target))
 
 
 # -- one handler per history event kind ----------------------------------------------------------
@@ -236,11 +255,39 @@ def _execution_terminated(walk: _HistoryWalk, event: HistoryEvent) -> None:
 
 
 def _event_raised(walk: _HistoryWalk, event: HistoryEvent) -> None:
-    walk.add_mark("event", event, f"event {event.name} received")
+    """An external event; or the response to an entity call, which closes the call's span."""
+    call = walk.open_entity_calls.get(event.name or "")
+    response = response_of(event.input) if call is not None else None
+    if call is None or response is None:
+        walk.add_mark("event", event, f"event {event.name} received")
+        return
+    del walk.open_entity_calls[event.name or ""]
+    failed, result = response
+    call.end, call.end_sequence = event.time, event.sequence
+    call.outcome = "Failed" if failed else "Completed"
+    if failed:
+        call.reason = _first_line(result) or "failed"
+    else:
+        call.result = result
 
 
 def _event_sent(walk: _HistoryWalk, event: HistoryEvent) -> None:
-    walk.add_mark("event", event, f"event {event.name} sent to {event.instance_id}")
+    """An event sent to another instance; a request to an entity is a call (a span until its response) or a
+    signal (a moment)."""
+    request = EntityRequest.from_event(event.instance_id, event.name, event.input)
+    if request is None:
+        walk.add_mark("event", event, f"event {event.name} sent to {event.instance_id}")
+        return
+    operation = request.operation if request.operation is not None else "(lock)"
+    if request.signal or not request.request_id:
+        shown = compact(request.input)
+        walk.add_mark(ENTITY_SIGNAL, event, f"signal {operation} to {request.entity_id}"
+                      + (f" (input {shown})" if shown is not None else ""), target=request.entity_id)
+        return
+    span = Span(ENTITY_CALL, operation, event.time, event.event_id, event.sequence,
+                instance_id=request.entity_id, input=request.input)
+    walk.open_entity_calls[request.request_id] = span
+    walk.timeline.spans.append(span)
 
 
 def _control(walk: _HistoryWalk, event: HistoryEvent) -> None:
@@ -293,15 +340,18 @@ def to_json(timeline: Timeline) -> dict[str, Any]:
     def seconds(delta: timedelta | None) -> float | None:
         return round(delta.total_seconds(), 6) if delta is not None else None
 
+    entities = timeline.entity_summary()
     return {
         "instanceId": timeline.instance_id, "name": timeline.name, "runtimeStatus": timeline.status,
         "started": iso(timeline.started), "ended": iso(timeline.ended), "durationSeconds": seconds(timeline.duration),
         "historyEvents": timeline.event_count, "summary": timeline.summary(),
+        **({"entitySummary": entities} if entities["calls"] or entities["signals"] else {}),
         "spans": [{
             "kind": s.kind, "name": s.name, "start": iso(s.start), "end": iso(s.end),
             "durationSeconds": seconds(s.duration), "outcome": s.outcome, "attempt": s.attempt, "retry": s.retry,
             "instanceId": s.instance_id, "reason": s.reason, "fireAt": iso(s.fire_at),
-        } for s in timeline.spans],
-        "marks": [{"kind": m.kind, "time": iso(m.time), "text": m.text} for m in timeline.marks],
+        } | ({"result": value_of(s.result)} if s.kind == ENTITY_CALL else {}) for s in timeline.spans],
+        "marks": [{"kind": m.kind, "time": iso(m.time), "text": m.text}
+                  | ({"entityId": m.target} if m.kind == ENTITY_SIGNAL else {}) for m in timeline.marks],
         "children": [to_json(child) for child in timeline.children.values()],
     }

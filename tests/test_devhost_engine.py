@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from pathlib import Path
+
+import pytest
 
 from devhost.history import EventType
 from devhost.testing import LocalDurableHost
@@ -95,11 +98,19 @@ async def test_activity_failure_fails_instance_with_real_messages() -> None:
     assert "ValueError: cannot handle bad" in output
 
 
-async def test_entities_fail_clearly_instead_of_hanging() -> None:
+async def test_a_call_to_an_entity_the_app_does_not_define_waits_with_a_warning(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """DurableOrchestrationContext.CallDurableTaskFunctionAsync: ThrowIfFunctionDoesNotExist faults the call before
+    anything is sent, and OutOfProcOrchestrationShim.ProcessAsyncActionsV2 swallows it: the instance stays Running
+    with no EventSent, as for an unknown activity; devhost's own warning names the entity."""
     async with LocalDurableHost(SAMPLE_APP, virtual_clock=True) as host:
-        record = await host.wait(await host.start("UsesEntity"))
-    assert record.runtime_status == "Failed"
-    assert "not supported by the local host" in host.output(record)
+        with caplog.at_level(logging.WARNING, logger="devhost.engine"):
+            instance_id = await host.start("UsesEntity")
+            await host.idle()
+        record = await host.status(instance_id)
+    assert record is not None and record.runtime_status == "Running"
+    assert not [e for e in record.history if e["EventType"] == EventType.EventSent]
+    assert any("called 'counter', which this app does not define" in r.getMessage() for r in caplog.records)
 
 
 async def test_sub_orchestration_with_explicit_id() -> None:

@@ -6,6 +6,7 @@ What the host sends (InvocationRequest.input_data, one ParameterBinding per inpu
 |---|---|
 | orchestrationTrigger | `string`: the JSON the extension builds (history, input, instanceId, isReplaying...) |
 | activityTrigger | `json`: the JSON text of TaskScheduled.Input |
+| entityTrigger | `string`: the batch the extension builds (`{self, exists, state, batch}`, entities.py) |
 | httpTrigger | `http`: RpcHttp (method, url, headers, query, route params, body bytes) |
 | timerTrigger | `json`: TimerInfo (`{"Schedule": ..., "ScheduleStatus": ..., "IsPastDue": ...}`) |
 | durableClient | `string`: the client binding JSON (task hub, creation and management URLs) |
@@ -105,6 +106,20 @@ class WorkerFunctions:
                 return orchestrator_failure(str(failed)), time.perf_counter() - started
             reply = OrchestratorReply(parse_reply(typed_text(response.return_value) or "{}"), None)
         return reply, time.perf_counter() - started
+
+    async def entity(self, name: str, context_json: str) -> str:
+        """One batch; the reply is the `$return` value (EntityState JSON), a Failure raises FunctionFailed."""
+        assert self.index is not None
+        fn = self.index.named(name)
+        assert fn is not None
+        with executing(fn.name, REASON_DURABLE) as invocation:
+            data = self._binding(fn.trigger["name"], string=context_json)
+            try:
+                response = await self._invoke(fn, invocation.id, [data])
+            except FunctionFailed:
+                invocation.failed = True
+                raise
+        return typed_text(response.return_value) or ""
 
     async def http(self, fn: Function, call: HttpCall, invocation_id: str) -> HttpReply:
         protos = self.protos
