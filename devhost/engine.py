@@ -27,7 +27,7 @@ from typing import Any
 from .app_loader import FunctionIndex
 from .clock import Clock
 from .config import DurableSettings
-from .entities import EntityScheduler
+from .entities import EntityScheduler, invalid_entity_function_message
 from .entity_state import (
     REQUEST_EVENT,
     InvalidEntityId,
@@ -223,7 +223,7 @@ class Engine:
         except InvalidEntityId as exc:
             raise InvalidRequest(str(exc)) from exc
         if name.lower() not in self._entity_names:
-            raise InvalidRequest(f"The function '{name}' doesn't exist, is disabled, or is not an entity function.")
+            raise InvalidRequest(invalid_entity_function_message(name, self.index))
         return scheduler_id(name, key)
 
     async def signal_entity(self, name: str, key: str, operation: str, input_json: str | None) -> None:

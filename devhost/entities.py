@@ -57,9 +57,14 @@ def entity_function(index: FunctionIndex, name: str) -> Function | None:
     return None
 
 
-def missing_function_message(name: str) -> str:
-    """What a request to an entity the app does not define gets back (devhost's wording: see devhost/README)."""
-    return f"The function '{name}' doesn't exist, is disabled, or is not an entity function."
+def invalid_entity_function_message(name: str, index: FunctionIndex) -> str:
+    """DurableTaskExtension.GetInvalidEntityFunctionMessage, with its quirk: whether the known entity functions
+    are listed depends on whether any *orchestrator* function is known."""
+    message = f"The function '{name}' doesn't exist, is disabled, or is not an entity function. Additional info: "
+    if not [fn for fn in index.orchestrators.values() if not index.is_disabled(fn)]:
+        return message + "No entity functions are currently registered!"
+    known = [registered for registered, fn in index.entities.items() if not index.is_disabled(fn)]
+    return message + "The following are the known entity functions: '" + "', '".join(known) + "'."
 
 
 @dataclass
@@ -94,8 +99,10 @@ class EntityScheduler:
         record = await self.engine.store.get(instance_id, history=False)
         state = SchedulerState.from_input(record.input if record else None)
         now = self.engine.clock.now()
+        lock_holder: list[dict[str, Any]] = []
         for delivery in batch:
-            self._receive(instance_id, state, delivery.message.event)
+            self._receive(instance_id, state, delivery.message.event, lock_holder)
+        state.put_back(lock_holder)
         if state.suspended and record is not None and now - record.created_time > SUSPENSION_LIMIT:
             state.suspended = False
         operations: list[dict[str, Any]] = []
@@ -105,7 +112,7 @@ class EntityScheduler:
         outbox: list[Message] = []
         if operations:
             outbox += await self._execute(instance_id, state, operations, now)
-        if state.queue and len(operations) >= batch_size:
+        if state.may_dequeue() and len(operations) >= batch_size:
             # ToBeContinuedWithDelay: the rest waits for the "continue" the scheduler sends itself.
             state.suspended = True
             outbox.append(Message(instance_id, event(EventType.EventRaised, now, Name=CONTINUE_EVENT, Input=None)))
@@ -114,15 +121,20 @@ class EntityScheduler:
         await self._commit(instance_id, record, state)
         return batch
 
-    def _receive(self, instance_id: str, state: SchedulerState, item: dict[str, Any]) -> None:
-        """EntityMiddleware's walk over the new events: requests, lock releases and continues."""
+    def _receive(self, instance_id: str, state: SchedulerState, item: dict[str, Any],
+                 lock_holder: list[dict[str, Any]]) -> None:
+        """EntityMiddleware's walk over the new events: requests (the lock holder's kept aside, to go first),
+        lock releases and continues."""
         if item["EventType"] != EventType.EventRaised:
             log.info("Entity %s ignores a %s message", instance_id, EventType(item["EventType"]).name)
             return
         name = item.get("Name") or ""
         if name.startswith(REQUEST_EVENT):
             for message in state.sorter.receive_in_order(json.loads(item["Input"])):
-                state.enqueue(message)
+                if state.locked_by is not None and state.locked_by == message.get("parent"):
+                    lock_holder.append(message)
+                else:
+                    state.enqueue(message)
         elif name == RELEASE_EVENT:
             release = json.loads(item.get("Input") or "{}")
             if state.locked_by is not None and state.locked_by == release.get("parent"):
@@ -135,22 +147,21 @@ class EntityScheduler:
         """ExecuteOutOfProcBatch: one invocation for the batch, its results applied in batch order."""
         name, key = parse_scheduler_id(instance_id)
         fn = entity_function(self.engine.index, name)
-        results: list[dict[str, Any]]
         if fn is None:
-            results = [{"isError": True, "result": json.dumps(missing_function_message(name))} for _ in operations]
-            signals: list[dict[str, Any]] = []
-        else:
-            invocation = EntityInvocation(name, key, state.exists, state.state, operations)
-            answer = await self.engine.functions.entity(fn.name, invocation.to_json())
-            try:
-                result = json.loads(answer)
-                results, signals = list(result["results"]), list(result.get("signals") or [])
-                state.exists, state.state = bool(result.get("entityExists")), result.get("entityState")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise EntityBatchError("Out of proc orchestrators must return a valid JSON schema.") from exc
-            if len(results) < len(operations):
-                raise EntityBatchError(f"Entity {instance_id} returned {len(results)} results for "
-                                       f"{len(operations)} operations.")
+            # EntityMiddleware: entityShim.GetFunctionInfo() is null for an entity the app no longer defines, the
+            # work item fails before anything is committed, and its messages come back until the function does.
+            raise EntityBatchError(invalid_entity_function_message(name, self.engine.index))
+        invocation = EntityInvocation(name, key, state.exists, state.state, operations)
+        answer = await self.engine.functions.entity(fn.name, invocation.to_json())
+        try:
+            result = json.loads(answer)
+            results, signals = list(result["results"]), list(result.get("signals") or [])
+            state.exists, state.state = bool(result.get("entityExists")), result.get("entityState")
+        except (ValueError, KeyError, TypeError) as exc:
+            raise EntityBatchError("Out of proc orchestrators must return a valid JSON schema.") from exc
+        if len(results) < len(operations):
+            raise EntityBatchError(f"Entity {instance_id} returned {len(results)} results for "
+                                   f"{len(operations)} operations.")
         outbox = []
         for request, outcome in zip(operations, results, strict=False):
             if outcome.get("isError"):

@@ -321,11 +321,11 @@ class SchedulerState:
         return to_json(body)
 
     def enqueue(self, message: dict[str, Any]) -> None:
-        """SchedulerState.Enqueue: the lock holder's requests go first."""
-        if self.locked_by is not None and self.locked_by == message.get("parent"):
-            self.queue.insert(0, message)
-        else:
-            self.queue.append(message)
+        self.queue.append(message)
+
+    def put_back(self, messages: list[dict[str, Any]]) -> None:
+        """SchedulerState.PutBack: the lock holder's requests go before everything already queued."""
+        self.queue[:0] = messages
 
     def may_dequeue(self) -> bool:
         return bool(self.queue) and (self.locked_by is None or self.locked_by == self.queue[0].get("parent"))
