@@ -36,6 +36,7 @@ from .entity_state import (
     scheduler_id,
     state_exists,
     validate_entity_id,
+    validate_signal_key,
 )
 from .history import Event, EventType, event, execution_started, format_time, parse_time, to_json
 from .shim import NonDeterminismError, ShimReplay, UnsupportedActionError
@@ -215,28 +216,30 @@ class Engine:
 
     # -- entities (DurableClient's entity operations, as the HTTP API and the test API call them) --
 
-    def _entity_target(self, name: str, key: str) -> str:
-        """The scheduler id of an entity this app defines (ThrowIfFunctionDoesNotExist and EntityId's checks:
-        ArgumentException, so HTTP 400)."""
+    async def signal_entity(self, name: str, key: str | None, operation: str, input_json: str | None) -> None:
+        """DurableClient.SignalEntityAsyncInternal: the key's characters checked, the entity function looked up
+        (ThrowIfFunctionDoesNotExist, by the lower-cased name), then a RequestMessage without parent (the sorter
+        passes it through) sent as event "op"; the entity's instance starts with its first message.
+        Refusals are InvalidRequest (ArgumentException: HTTP 400)."""
+        try:
+            validate_entity_id(name, key)
+            assert key is not None
+            validate_signal_key(key)
+        except InvalidEntityId as exc:
+            raise InvalidRequest(str(exc)) from exc
+        if name.lower() not in self._entity_names:
+            raise InvalidRequest(invalid_entity_function_message(name.lower(), self.index))
+        message = request_message(operation, input_json, str(uuid.uuid4()), signal=True)
+        await self.transport.send([Message(scheduler_id(name, key), event(
+            EventType.EventRaised, self.clock.now(), Name=REQUEST_EVENT, Input=to_json(message)))])
+
+    async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
+        """DurableClient.ReadEntityStateAsync on its native path: (exists, state JSON text); no function lookup."""
         try:
             validate_entity_id(name, key)
         except InvalidEntityId as exc:
             raise InvalidRequest(str(exc)) from exc
-        if name.lower() not in self._entity_names:
-            raise InvalidRequest(invalid_entity_function_message(name, self.index))
-        return scheduler_id(name, key)
-
-    async def signal_entity(self, name: str, key: str, operation: str, input_json: str | None) -> None:
-        """DurableClient.SignalEntityAsync: a RequestMessage without parent (the sorter passes it through),
-        sent as event "op"; the entity's instance starts with its first message."""
-        target = self._entity_target(name, key)
-        message = request_message(operation, input_json, str(uuid.uuid4()), signal=True)
-        await self.transport.send([Message(target, event(EventType.EventRaised, self.clock.now(), Name=REQUEST_EVENT,
-                                                         Input=to_json(message)))])
-
-    async def read_entity(self, name: str, key: str) -> tuple[bool, str | None]:
-        """DurableClient.ReadEntityStateAsync on its native path: (exists, state JSON text)."""
-        record = await self.store.get(self._entity_target(name, key), history=False)
+        record = await self.store.get(scheduler_id(name, key), history=False)
         return state_exists(record.input if record else None)
 
     async def query_entities(

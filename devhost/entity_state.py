@@ -64,14 +64,21 @@ def parse_scheduler_id(instance_id: str) -> tuple[str, str]:
     return instance_id[1:cut], instance_id[cut + 1:]
 
 
-def validate_entity_id(name: str, key: str) -> None:
-    """The client's checks (DurableClient with EntityId): a name, and a key without / \\ # ? or control characters."""
+def validate_entity_id(name: str, key: str | None) -> None:
+    """EntityId's constructor: ArgumentNullException for an empty name or a null key (.NET's message format)."""
     if not name:
-        raise InvalidEntityId("The entity name must not be empty.")
+        raise InvalidEntityId("Invalid entity id: entity name must not be a null or empty string. "
+                              "(Parameter 'entityName')")
     if key is None:
-        raise InvalidEntityId("The entity key must not be null.")
+        raise InvalidEntityId("Invalid entity id: entity key must not be null. (Parameter 'entityKey')")
+
+
+def validate_signal_key(key: str) -> None:
+    """DurableClient.SignalEntityAsyncInternal: no / \\ # ? or control character (IsInvalidCharacter) in the key of
+    a signal; its ArgumentException has message and parameter name swapped, as .NET then formats it."""
     if any(ch in _INVALID_KEY_CHARS or ord(ch) < 32 or 127 <= ord(ch) <= 159 for ch in key):
-        raise InvalidEntityId(f"Entity key '{key}' contains invalid characters.")
+        raise InvalidEntityId(
+            "entityKey (Parameter 'Entity keys must not contain /, \\, #, ?, or control characters.')")
 
 
 def request_guid(instance_id: str, now: datetime, counter: int) -> str:

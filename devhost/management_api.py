@@ -155,13 +155,8 @@ class ManagementApi:
                 web.post(prefix + "/instances/{instance_id}/resume", self.resume),
                 web.post(prefix + "/instances/{instance_id}/restart", self.restart),
                 web.post(prefix + "/instances/{instance_id}/rewind", self.unsupported),
-                web.get(prefix + "/entities", self.list_entities),
-                web.get(prefix + "/entities/", self.list_entities),
-                web.get(prefix + "/entities/{name}", self.list_entities),
-                web.get(prefix + "/entities/{name}/{key}", self.read_entity),
-                web.post(prefix + "/entities/{name}/{key}", self.signal_entity),
-                web.delete(prefix + "/entities/{name}/{key}", self.signal_entity),
-                web.route("*", prefix + "/entities/{tail:.*}", self.not_found),  # other methods: 404, not 405
+                web.route("*", prefix + "/entities", self.entities),
+                web.route("*", prefix + "/entities/{tail:.*}", self.entities),
             ]
         return table
 
@@ -351,31 +346,41 @@ class ManagementApi:
             return _error(400, ARGUMENTS_INCORRECT, str(exc))
         return await self._wait_or_check_status(request, new_id)
 
-    async def not_found(self, request: web.Request) -> web.Response:
-        return web.Response(status=404)
-
     async def unsupported(self, request: web.Request) -> web.Response:
         return _error(501, "This operation (rewind) is not supported by the local host (devhost).")
 
     # -- entities (HttpApiHandler's entities/{entityName?}/{entityKey?} route) --
 
-    @staticmethod
-    def _entity_key(request: web.Request) -> str:
-        """The key of the route; "$" stands for the empty key, which a URL segment cannot hold."""
-        key = request.match_info["key"]
-        return "" if key == "$" else key
-
-    async def read_entity(self, request: web.Request) -> web.Response:
-        """HandleGetEntityRequestAsync: 404 with no body when the entity does not exist, else 200 with its state."""
+    async def entities(self, request: web.Request) -> web.Response:
+        """HttpApiHandler.HandleRequestAsync's entity branch: GET with a key reads, GET without lists, POST and
+        DELETE signal, any other method is 404; an ArgumentException (EntityId's checks, an unknown entity
+        function) is 400 with `{"Message": ...}` (CreateErrorResponse with a message only)."""
+        segments = [s for s in request.match_info.get("tail", "").split("/")]
+        if segments and segments[-1] == "":
+            segments.pop()
+        if len(segments) > 2:
+            return web.Response(status=404)
+        name, key = (segments + [None, None])[:2]
         try:
-            exists, state = await self.engine.read_entity(request.match_info["name"], self._entity_key(request))
+            if request.method == "GET":
+                if key:
+                    return await self.read_entity(request, name or "", key)
+                return await self.list_entities(request, name)
+            if request.method in ("POST", "DELETE"):
+                return await self.signal_entity(request, name or "", key)
         except InvalidRequest as exc:
-            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+            return _json(400, {"Message": str(exc)})
+        return web.Response(status=404)
+
+    async def read_entity(self, request: web.Request, name: str, key: str) -> web.Response:
+        """HandleGetEntityRequestAsync: the key "$" stands for the empty key; 404 with no body when the entity
+        does not exist, else 200 with its state."""
+        exists, state = await self.engine.read_entity(name, "" if key == "$" else key)
         if not exists:
             return web.Response(status=404)
         return web.Response(status=200, text=state or "null", content_type="application/json")
 
-    async def signal_entity(self, request: web.Request) -> web.Response:
+    async def signal_entity(self, request: web.Request, name: str, key: str | None) -> web.Response:
         """HandlePostEntityOperationRequestAsync: POST signals `op` (missing: ""), DELETE signals "delete". No body
         (or Content-Length 0): no input; application/json: the parsed body (400 if it does not parse); any other
         content: the text as a JSON string. 202 with no body."""
@@ -387,32 +392,26 @@ class ManagementApi:
                 try:
                     input_json = to_json(json.loads(text))
                 except ValueError as exc:
-                    return _error(400, f"Could not parse JSON content: {exc}")
+                    return _json(400, {"Message": f"Could not parse JSON content: {exc}"})
             else:
                 input_json = to_json(text)
-        try:
-            await self.engine.signal_entity(request.match_info["name"], self._entity_key(request), operation,
-                                            input_json)
-        except InvalidRequest as exc:
-            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+        await self.engine.signal_entity(name, key, operation, input_json)
         return web.Response(status=202)
 
-    async def list_entities(self, request: web.Request) -> web.Response:
-        """HandleListEntitiesRequestAsync on the native query: entities that exist, optionally of one name,
-        last operated on between lastOperationTimeFrom and lastOperationTimeTo (default: now), with their state
-        when fetchState=true; pages of `top` (100) with the x-ms-continuation-token header."""
-        try:
-            last_from = self._time_filter(request, "lastOperationTimeFrom", lenient=False)
-            last_to = self._time_filter(request, "lastOperationTimeTo", lenient=False) or self.engine.clock.now()
-        except ValueError as exc:
-            return _error(400, ARGUMENTS_INCORRECT, str(exc))
+    async def list_entities(self, request: web.Request, name: str | None) -> web.Response:
+        """HandleListEntitiesRequestAsync on the native query: entities that exist, optionally of one name, last
+        operated on between lastOperationTimeFrom and lastOperationTimeTo (values that do not parse are ignored,
+        as its TryGet... calls do), with their state when fetchState=true; pages of `top` (100) with the
+        x-ms-continuation-token header (empty on the last page)."""
+        last_from = self._time_filter(request, "lastOperationTimeFrom", lenient=True)
+        last_to = self._time_filter(request, "lastOperationTimeTo", lenient=True) or self.engine.clock.now()
         fetch_state = _flag(request, "fetchState")
-        found = await self.engine.query_entities(request.match_info.get("name"), fetch_state, last_from, last_to)
+        found = await self.engine.query_entities(name, fetch_state, last_from, last_to)
 
         def entry(item: tuple[InstanceRecord, str | None]) -> dict[str, Any]:
             record, state = item
-            name, key = parse_scheduler_id(record.instance_id)
-            return {"entityId": {"name": name, "key": key},
+            entity_name, entity_key = parse_scheduler_id(record.instance_id)
+            return {"entityId": {"name": entity_name, "key": entity_key},
                     "lastOperationTime": ticks_json(ticks(record.last_updated_time)),
                     "state": parse_json_or_text(state) if fetch_state else None}
 

@@ -174,8 +174,8 @@ async def test_the_client_refuses_unknown_entities_and_entity_ids_for_orchestrat
         await host.signal_entity("COUNTER", "any", "reset")  # names are case-insensitive
         with pytest.raises(InvalidRequest) as refused:
             await host.signal_entity("Nope", "k", "add", 1)
-        assert str(refused.value) == (
-            "The function 'Nope' doesn't exist, is disabled, or is not an entity function. Additional info: "
+        assert str(refused.value) == (  # the name as EntityId keeps it: lower-cased
+            "The function 'nope' doesn't exist, is disabled, or is not an entity function. Additional info: "
             "The following are the known entity functions: 'Counter', 'OrderLog'.")
         with pytest.raises(InvalidRequest, match="must not start with @"):
             await host.start("UseCounter", "k", instance_id="@counter@k")
@@ -220,29 +220,41 @@ async def test_entity_routes_of_the_http_api(real_worker: bool) -> None:
                                  headers={"Content-Type": "application/json"}) as bad:
                 assert bad.status == 400 and "Could not parse JSON content" in (await bad.json())["Message"]
             async with http.post(f"{base}/Nope/h1?op=add") as unknown:
-                assert unknown.status == 400 and "'Nope' doesn't exist" in (await unknown.json())["ExceptionMessage"]
+                assert unknown.status == 400 and "'nope' doesn't exist" in (await unknown.json())["Message"]
+            async with http.post(f"{base}/Counter?op=add") as keyless:  # EntityId(name, null)
+                assert keyless.status == 400 and (await keyless.json()) == {
+                    "Message": "Invalid entity id: entity key must not be null. (Parameter 'entityKey')"}
+            async with http.post(f"{base}/Counter/a%3Fb?op=add") as bad_key:  # the key "a?b"
+                assert bad_key.status == 400 and "Entity keys must not contain" in (await bad_key.json())["Message"]
+            async with http.post(f"{base}/Counter/?op=reset") as empty_key:  # "$" is the empty key for GET only
+                assert empty_key.status == 400
             async with http.put(f"{base}/Counter/h1") as put:
                 assert put.status == 404
             await host.idle()
             async with http.get(f"{base}/counter/h1") as read:
                 assert read.status == 200 and await read.json() == 7
+            await host.signal_entity("Counter", "", "add", 9)
+            await host.idle()
+            async with http.get(f"{base}/counter/$") as empty:
+                assert empty.status == 200 and await empty.json() == 9
             async with http.get(f"{base}/Counter?fetchState=true") as listed:
                 assert listed.status == 200 and listed.headers["x-ms-continuation-token"] == ""
                 entities = await listed.json()
-            assert sorted((e["entityId"]["key"], e["state"]) for e in entities) == [("h1", 7), ("h2", 3)]
+            assert sorted((e["entityId"]["key"], e["state"]) for e in entities) == [("", 9), ("h1", 7), ("h2", 3)]
             assert all(e["entityId"]["name"] == "counter" and e["lastOperationTime"].endswith("Z") for e in entities)
             async with http.get(f"{base}?top=1") as first_page:
                 token = first_page.headers["x-ms-continuation-token"]
                 assert len(await first_page.json()) == 1 and token
-            async with http.get(f"{base}?top=1", headers={"x-ms-continuation-token": token}) as second_page:
-                assert [e["state"] for e in await second_page.json()] == [None]
+            async with http.get(f"{base}?top=2", headers={"x-ms-continuation-token": token}) as second_page:
+                assert [e["state"] for e in await second_page.json()] == [None, None]
+                assert second_page.headers["x-ms-continuation-token"] == ""
             async with http.delete(f"{base}/Counter/h2") as deleted:
                 assert deleted.status == 202
             await host.idle()
             async with http.get(f"{base}/counter/h2") as gone:
                 assert gone.status == 200 and await gone.text() == "null"
             async with http.get(f"{base}/counter") as after:  # no longer listed: its status has no entityExists
-                assert [e["entityId"]["key"] for e in await after.json()] == ["h1"]
+                assert sorted(e["entityId"]["key"] for e in await after.json()) == ["", "h1"]
 
 
 async def test_the_sdk_client_signals_and_reads_entities(real_worker: bool) -> None:

@@ -22,6 +22,7 @@ from devhost.entity_state import (
     ticks,
     ticks_json,
     validate_entity_id,
+    validate_signal_key,
 )
 
 NOW = datetime(2024, 10, 23, 16, 58, 46, 123456, tzinfo=UTC)
@@ -34,14 +35,17 @@ def sent(sorter: MessageSorter, op: str, at: datetime, parent: str = "orch-1") -
 
 
 def test_scheduler_ids_lower_case_the_name_and_split_at_the_second_at() -> None:
-    """EntityId's constructor: EntityName = name.ToLowerInvariant(), the key as given;
+    """EntityId's constructor: EntityName = name.ToLowerInvariant(), the key as given (not null);
     EntityId.GetEntityIdFromSchedulerId splits at IndexOf('@', 1), so a key may contain '@'."""
     assert scheduler_id("Counter", "Key@Part") == "@counter@Key@Part"
     assert parse_scheduler_id("@counter@Key@Part") == ("counter", "Key@Part")
     with pytest.raises(InvalidEntityId):
         parse_scheduler_id("counter")
-    with pytest.raises(InvalidEntityId):
-        validate_entity_id("counter", "a/b")  # EntityId's key check: no / \ # ? or control characters
+    with pytest.raises(InvalidEntityId, match="entity key must not be null"):
+        validate_entity_id("counter", None)
+    validate_entity_id("counter", "")  # the empty key is a key
+    with pytest.raises(InvalidEntityId, match="must not contain"):
+        validate_signal_key("a/b")  # DurableClient.SignalEntityAsyncInternal: no / \ # ? or control characters
 
 
 def test_request_ids_are_name_based_guids_of_instance_time_and_counter() -> None:
