@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import threading
 
-from azure.core.exceptions import ResourceExistsError
-from azure.data.tables import TableClient
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, TableEntity
 from azure.storage.blob import ContainerClient
 
 from common.settings import get_str
@@ -52,6 +52,14 @@ def table(setting: tuple[str, str]) -> TableClient:
                 service.create_table_if_not_exists(name)
                 _created.add(key)
     return client
+
+
+def find_row(client: TableClient, partition_key: str, row_key: str) -> TableEntity | None:
+    """The row with these keys (its ETag in `.metadata`), or None when there is none."""
+    try:
+        return client.get_entity(partition_key, row_key)
+    except ResourceNotFoundError:
+        return None
 
 
 def container(setting: tuple[str, str] = OUTBOX_CONTAINER) -> ContainerClient:

@@ -24,7 +24,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from common.resources import WORKFLOW_STARTS_TABLE, table
+from common.resources import WORKFLOW_STARTS_TABLE, find_row, table
 
 # A start (claim, one storage write, the host's queue message and row) takes well under a second; a claim
 # left by a request that crashed is free again after this.
@@ -65,9 +65,8 @@ def claim_start(instance_id: str, *, now: datetime | None = None) -> StartClaim:
         return StartClaim(instance_id, token, written["etag"])
     except ResourceExistsError:
         pass
-    try:
-        current = starts.get_entity(instance_id, _ROW)
-    except ResourceNotFoundError:  # released meanwhile: try once more from the start
+    current = find_row(starts, instance_id, _ROW)
+    if current is None:  # released meanwhile: try once more from the start
         return claim_start(instance_id, now=now)
     claimed_at = _utc(current.get("ClaimedAt"))
     if current.get("State") == STARTING and moment - claimed_at < CLAIM_TTL:

@@ -42,7 +42,7 @@ from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
 from common.etag import Changed, ContentionError, read_modify_write
-from common.resources import table
+from common.resources import find_row, table
 from leave import contract
 from leave.contract import SYSTEM
 from leave.settings import LEAVE_REQUESTS_TABLE
@@ -146,10 +146,8 @@ def create_request(record: LeaveRecord) -> bool:
 
 def find_request(request_id: str) -> LeaveRecord | None:
     """The request with this id (with its ETag), or None."""
-    try:
-        return LeaveRecord.from_entity(table(LEAVE_REQUESTS_TABLE).get_entity(request_id, ROW_KEY))
-    except ResourceNotFoundError:
-        return None
+    row = find_row(table(LEAVE_REQUESTS_TABLE), request_id, ROW_KEY)
+    return LeaveRecord.from_entity(row) if row is not None else None
 
 
 def get_request(request_id: str) -> LeaveRecord:

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError
 from azure.data.tables import UpdateMode
 
-from common.resources import PRODUCTS_TABLE, table
+from common.resources import PRODUCTS_TABLE, find_row, table
 from orders.money import format_money, parse_money
 
 PARTITION = "catalog"
@@ -53,10 +53,8 @@ def put_product(product: Product, *, overwrite: bool = False) -> bool:
 
 def get_product(sku: str) -> Product | None:
     """The product with this SKU, or None."""
-    try:
-        return Product.from_entity(table(PRODUCTS_TABLE).get_entity(PARTITION, sku))
-    except ResourceNotFoundError:
-        return None
+    row = find_row(table(PRODUCTS_TABLE), PARTITION, sku)
+    return Product.from_entity(row) if row is not None else None
 
 
 def get_products(skus: Iterable[str]) -> dict[str, Product]:

@@ -27,7 +27,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from common.clock import utc_now_iso
 from common.etag import Changed, ContentionError, read_modify_write
-from common.resources import INVENTORY_TABLE, table
+from common.resources import INVENTORY_TABLE, find_row, table
 
 STOCK_ROW = "stock"
 RESERVATION_PREFIX = "reservation:"
@@ -65,13 +65,13 @@ def put_stock(sku: str, available: int, *, overwrite: bool = False) -> bool:
 
 def get_stock(sku: str) -> int | None:
     """Units of `sku` that may still be reserved, or None when the SKU has no stock row."""
-    row = _get(table(INVENTORY_TABLE), sku, STOCK_ROW)
+    row = find_row(table(INVENTORY_TABLE), sku, STOCK_ROW)
     return None if row is None else int(row["Available"])
 
 
 def get_reservation(order_id: str, sku: str) -> dict[str, Any] | None:
     """The order's reservation row for `sku` (Quantity, State), or None."""
-    return _get(table(INVENTORY_TABLE), sku, reservation_key(order_id))
+    return find_row(table(INVENTORY_TABLE), sku, reservation_key(order_id))
 
 
 def reservations(sku: str) -> list[dict[str, Any]]:
@@ -88,9 +88,9 @@ def reserve(order_id: str, sku: str, quantity: int) -> bool:
     row_key = reservation_key(order_id)
 
     def attempt() -> bool:
-        if _get(inventory, sku, row_key) is not None:
+        if find_row(inventory, sku, row_key) is not None:
             return True
-        stock = _get(inventory, sku, STOCK_ROW)
+        stock = find_row(inventory, sku, STOCK_ROW)
         if stock is None or int(stock["Available"]) < quantity:
             return False
         reservation = {
@@ -111,10 +111,10 @@ def release(order_id: str, sku: str) -> bool:
     row_key = reservation_key(order_id)
 
     def attempt() -> bool:
-        reservation = _get(inventory, sku, row_key)
+        reservation = find_row(inventory, sku, row_key)
         if reservation is None:
             return False
-        stock = _get(inventory, sku, STOCK_ROW)
+        stock = find_row(inventory, sku, STOCK_ROW)
         if stock is None:
             raise InventoryError(f"SKU {sku} has a reservation for order {order_id} but no stock row.")
         delete = ("delete", reservation, {"etag": reservation.metadata["etag"],
@@ -130,7 +130,7 @@ def release(order_id: str, sku: str) -> bool:
 def commit(order_id: str, sku: str) -> None:
     """Mark the order's reservation of `sku` as part of a created order (idempotent)."""
     inventory = table(INVENTORY_TABLE)
-    reservation = _get(inventory, sku, reservation_key(order_id))
+    reservation = find_row(inventory, sku, reservation_key(order_id))
     if reservation is None:
         raise InventoryError(f"Order {order_id} has no reservation for {sku} to commit.")
     if reservation["State"] != COMMITTED:
@@ -169,12 +169,6 @@ def delete_reservations(sku: str) -> int:
             pass
     return len(rows)
 
-
-def _get(inventory: TableClient, partition: str, row: str) -> Any:
-    try:
-        return inventory.get_entity(partition, row)
-    except ResourceNotFoundError:
-        return None
 
 
 def _submit(inventory: TableClient, operations: list[Any], lost_to: int) -> None:

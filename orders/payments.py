@@ -23,7 +23,7 @@ from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
 from common.etag import Changed, ContentionError, read_modify_write
-from common.resources import PAYMENTS_TABLE, table
+from common.resources import PAYMENTS_TABLE, find_row, table
 from common.settings import get_decimal
 from orders.money import format_money, parse_money
 
@@ -92,9 +92,8 @@ def refund(order_id: str, reason: str) -> bool:
     payments = table(PAYMENTS_TABLE)
 
     def attempt() -> bool:
-        try:
-            entity = payments.get_entity(order_id, ROW_KEY)
-        except ResourceNotFoundError:
+        entity = find_row(payments, order_id, ROW_KEY)
+        if entity is None:
             return False
         if entity["Status"] == REFUNDED:
             return True
@@ -115,10 +114,8 @@ def refund(order_id: str, reason: str) -> bool:
 
 def get_payment(order_id: str) -> Payment | None:
     """The order's payment, or None when it was never charged."""
-    try:
-        return Payment.from_entity(table(PAYMENTS_TABLE).get_entity(order_id, ROW_KEY))
-    except ResourceNotFoundError:
-        return None
+    row = find_row(table(PAYMENTS_TABLE), order_id, ROW_KEY)
+    return Payment.from_entity(row) if row is not None else None
 
 
 def delete_payment(order_id: str) -> None:

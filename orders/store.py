@@ -30,7 +30,7 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from common.clock import utc_now_iso
-from common.resources import ORDERS_TABLE, table
+from common.resources import ORDERS_TABLE, find_row, table
 from orders.money import format_money, parse_money
 
 ROW_KEY = "order"
@@ -164,10 +164,8 @@ def delete_order(order_id: str) -> None:
 
 def find_order(order_id: str) -> Order | None:
     """The order with this id, or None."""
-    try:
-        return Order.from_entity(table(ORDERS_TABLE).get_entity(order_id, ROW_KEY))
-    except ResourceNotFoundError:
-        return None
+    row = find_row(table(ORDERS_TABLE), order_id, ROW_KEY)
+    return Order.from_entity(row) if row is not None else None
 
 
 def get_order(order_id: str) -> Order:
